@@ -1,0 +1,190 @@
+"""DCGAN generator and discriminator builders for every variant the paper uses (Paper §3, Fig. 1).
+
+One builder makes G and D for 32, 64 and 128 px from a frozen `NetConfig`. The named
+variants are the paper's LSUN model (Fig. 1) and the models of the authors' released code.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Layer plan of one G/D pair. Widths list the hidden conv layers, G from 4x4 upward."""
+
+    name: str
+    image_size: int
+    nz: int
+    g_layers: tuple[tuple[int, int], ...]  # (out channels, stride) of each hidden G conv, after the 4x4 projection
+    g_base: int  # channels of the 4x4 projection of z
+    d_layers: tuple[tuple[int, int], ...]  # (out channels, stride) of each D conv
+    kernel: int = 4
+    channels: int = 3
+    z_dist: str = "uniform"  # "uniform" U(-1, 1) or "normal" N(0, 1)
+
+    def sample_z(self, n: int, generator: torch.Generator | None = None, device="cpu") -> torch.Tensor:
+        """Draw n latent vectors from this model's prior (Paper §4: uniform; authors' SVHN: Gaussian)."""
+        if self.z_dist == "normal":
+            return torch.randn(n, self.nz, generator=generator, device=device)
+        return torch.rand(n, self.nz, generator=generator, device=device) * 2 - 1
+
+
+def standard_config(name: str, image_size: int, nz: int = 100, ngf: int = 128, ndf: int = 128,
+                    kernel: int = 4, z_dist: str = "uniform") -> NetConfig:
+    """The Fig. 1 shape at any power-of-two size: each layer doubles (G) or halves (D) the side."""
+    n = int(math.log2(image_size // 4))
+    if 4 * 2**n != image_size or n < 1:
+        raise ValueError(f"image_size must be 4 * 2^k (32, 64, 128, ...), got {image_size}")
+    g_widths = [ngf * 2 ** (n - 2 - i) for i in range(n - 1)]  # e.g. 512, 256, 128 for 64 px
+    return NetConfig(
+        name=name, image_size=image_size, nz=nz, kernel=kernel, z_dist=z_dist,
+        g_base=ngf * 2 ** (n - 1),
+        g_layers=tuple((w, 2) for w in g_widths) + ((3, 2),),
+        d_layers=tuple((ndf * 2**i, 2) for i in range(n)),
+    )
+
+
+def _variants() -> dict[str, NetConfig]:
+    imagenet32 = NetConfig(
+        name="imagenet32", image_size=32, nz=256, kernel=3, g_base=512,
+        g_layers=((256, 2), (256, 1), (128, 2), (128, 1), (3, 2)),
+        d_layers=((128, 1), (128, 2), (256, 1), (256, 2), (512, 1), (512, 2)),
+    )
+    svhn32 = NetConfig(
+        name="svhn32", image_size=32, nz=100, kernel=5, z_dist="normal", g_base=256,
+        g_layers=((128, 2), (64, 2), (3, 2)),
+        d_layers=((64, 2), (128, 2), (256, 2)),
+    )
+    return {
+        "lsun64": standard_config("lsun64", 64, nz=100, ngf=128, ndf=128, kernel=4),
+        "faces64": standard_config("faces64", 64, nz=100, ngf=128, ndf=128, kernel=5),
+        "imagenet32": imagenet32,
+        "svhn32": svhn32,
+    }
+
+
+VARIANTS: dict[str, NetConfig] = _variants()
+
+
+def get_config(variant: str, image_size: int | None = None, width: float = 1.0) -> NetConfig:
+    """Look up a named variant, optionally at another size (standard shapes only) or width."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; valid: {', '.join(VARIANTS)}")
+    cfg = VARIANTS[variant]
+    if image_size is not None and image_size != cfg.image_size:
+        if variant not in ("lsun64", "faces64"):
+            raise ValueError(f"variant {variant} is fixed at {cfg.image_size} px; "
+                             "lsun64 and faces64 build at 32, 64 or 128 px")
+        base = cfg.d_layers[0][0]
+        cfg = replace(standard_config(cfg.name, image_size, cfg.nz, base, base, cfg.kernel, cfg.z_dist))
+    if width != 1.0:
+        def scale(c: int) -> int:
+            return max(4, int(round(c * width)))
+        cfg = replace(
+            cfg,
+            g_base=scale(cfg.g_base),
+            g_layers=tuple((scale(c), s) for c, s in cfg.g_layers[:-1]) + (cfg.g_layers[-1],),
+            d_layers=tuple((scale(c), s) for c, s in cfg.d_layers),
+        )
+    return cfg
+
+
+def _pad(kernel: int) -> int:
+    return (kernel - 1) // 2
+
+
+class Generator(nn.Module):
+    """z -> project and reshape to g_base x 4 x 4 -> fractionally-strided convs -> Tanh image (Fig. 1)."""
+
+    def __init__(self, cfg: NetConfig):
+        super().__init__()
+        self.cfg = cfg
+        # The only fully connected layer: a matrix multiply of z, reshaped to 4-D (guideline 3).
+        self.project = nn.Linear(cfg.nz, cfg.g_base * 16, bias=False)
+        self.project_bn = nn.BatchNorm2d(cfg.g_base)
+        blocks, c_in = [], cfg.g_base
+        k, p = cfg.kernel, _pad(cfg.kernel)
+        for i, (c_out, stride) in enumerate(cfg.g_layers):
+            last = i == len(cfg.g_layers) - 1
+            out_pad = stride + 2 * p - k if stride > 1 else 0  # makes the side exactly side * stride
+            conv = nn.ConvTranspose2d(c_in, c_out, k, stride, p, output_padding=out_pad, bias=last)
+            layers = [conv, nn.Tanh()] if last else [conv, nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+            blocks.append(nn.Sequential(*layers))
+            c_in = c_out
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.feature_maps(z)[-1]
+
+    def feature_maps(self, z: torch.Tensor) -> list[torch.Tensor]:
+        """Every intermediate map: the 4x4 projection, each hidden conv, then the image."""
+        h = self.project(z.flatten(1)).view(-1, self.cfg.g_base, 4, 4)  # g_base x 4 x 4
+        h = torch.relu(self.project_bn(h))
+        maps = [h]
+        for block in self.blocks:
+            h = block(h)  # side doubles at stride 2
+            maps.append(h)
+        return maps
+
+
+class Discriminator(nn.Module):
+    """Image -> strided convs with LeakyReLU(0.2) -> flatten -> one logit (sigmoid in the loss)."""
+
+    def __init__(self, cfg: NetConfig):
+        super().__init__()
+        self.cfg = cfg
+        blocks, c_in, side = [], cfg.channels, cfg.image_size
+        k, p = cfg.kernel, _pad(cfg.kernel)
+        for i, (c_out, stride) in enumerate(cfg.d_layers):
+            layers = [nn.Conv2d(c_in, c_out, k, stride, p, bias=False)]
+            if i > 0:  # no BatchNorm on D's input layer (guideline 2)
+                layers.append(nn.BatchNorm2d(c_out))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            blocks.append(nn.Sequential(*layers))
+            c_in, side = c_out, side // stride
+        self.blocks = nn.ModuleList(blocks)
+        self.classify = nn.Linear(c_in * side * side, 1)  # output layer, not hidden
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.features(x)[-1].flatten(1)).squeeze(1)
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Activations after each conv layer (the probes of §5 and Fig. 5 use these)."""
+        feats = []
+        for block in self.blocks:
+            x = block(x)  # side halves at stride 2
+            feats.append(x)
+        return feats
+
+
+def init_weights(module: nn.Module) -> None:
+    """Weights ~ N(0, 0.02), BatchNorm gains ~ N(1, 0.02), biases 0 (Paper §4; authors' code)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+def build(variant: str | NetConfig, image_size: int | None = None, width: float = 1.0,
+          seed: int | None = None) -> tuple[Generator, Discriminator]:
+    """Build an initialised (G, D) pair for a variant name or config."""
+    cfg = variant if isinstance(variant, NetConfig) else get_config(variant, image_size, width)
+    if seed is not None:
+        torch.manual_seed(seed)
+    g, d = Generator(cfg), Discriminator(cfg)
+    init_weights(g)
+    init_weights(d)
+    return g, d
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
