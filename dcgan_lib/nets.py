@@ -188,3 +188,26 @@ def build(variant: str | NetConfig, image_size: int | None = None, width: float 
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+@torch.no_grad()
+def calibrate_batchnorm(g: Generator, batches: int = 50, batch_size: int = 128, seed: int = 0) -> Generator:
+    """Re-estimate G's BatchNorm statistics over many z batches, then switch G to eval mode.
+
+    Why: in train mode a sample depends on the rest of its batch (the authors' code always used
+    batch statistics). Eval mode with statistics averaged over `batches` x `batch_size` draws of z
+    keeps the same normalisation on average, and makes G(z) deterministic for a fixed z.
+    """
+    device = next(g.parameters()).device
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    bns = [m for m in g.modules() if isinstance(m, nn.BatchNorm2d)]
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the calibration batches
+    g.train()
+    for _ in range(batches):
+        g(g.cfg.sample_z(batch_size, gen).to(device))
+    for m, momentum in zip(bns, saved, strict=True):
+        m.momentum = momentum
+    return g.eval()

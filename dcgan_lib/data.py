@@ -1,0 +1,698 @@
+"""Dataset registry: official sources and mirror archives, checksums, decode-once uint8 caches (Paper §4).
+
+Every dataset is read from one of two places: its official release (torchvision's download, LSUN's
+lmdb, a user's ImageNet folder), or an archive in an offline mirror named by DCGAN_MIRROR (see
+../shared/data/README.md). Either way it is decoded ONCE into a uint8 array at the training size
+(min-resize + centre crop) under data/cache/; training slices batches from that array and scales
+them to [-1, 1] on the fly. Bad files never crash a run: they are skipped, counted and listed.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import pickle
+import shutil
+import tarfile
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageFile
+from tqdm.auto import tqdm
+
+from dcgan_lib.results import ROOT
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, never a half-grey image
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+Item = tuple[str, object, int]  # (item id, encoded bytes or HxWx3 uint8 array, label or -1)
+
+
+class DatasetMissing(FileNotFoundError):
+    """The dataset is not on disk; the message names the command that fetches it."""
+
+
+class ChecksumMismatch(RuntimeError):
+    """An archive's sha256 differs from the pinned one: nothing is extracted or used."""
+
+
+class BadImage(ValueError):
+    """A file that cannot be decoded as an image (truncated, empty, not an image)."""
+
+
+def data_root() -> Path:
+    """Where fetched archives, official downloads and caches live (DCGAN_DATA, default data/)."""
+    return Path(os.environ.get("DCGAN_DATA", ROOT / "data"))
+
+
+def mirror_root() -> Path | None:
+    """The offline mirror folder named by DCGAN_MIRROR, if any."""
+    value = os.environ.get("DCGAN_MIRROR")
+    return Path(value).expanduser().resolve() if value else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding: any image file -> RGB uint8, min-resized and centre-cropped
+# ---------------------------------------------------------------------------------------------
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert CMYK, RGBA, palette, 16-bit and greyscale images to 8-bit RGB."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        hi = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, img.convert("RGBA"))
+    return img.convert("RGB")
+
+
+def resize_crop(img: Image.Image, size: int) -> Image.Image:
+    """Min-resize so the short side is `size`, then take the centre square (Paper §4.3)."""
+    w, h = img.size
+    scale = size / min(w, h)
+    if scale != 1:
+        img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BICUBIC,
+                         reducing_gap=2.0)
+    w, h = img.size
+    left, top = (w - size) // 2, (h - size) // 2
+    return img.crop((left, top, left + size, top + size))
+
+
+def decode_image(source: str | Path | bytes | np.ndarray, size: int | None = None) -> np.ndarray:
+    """Decode a file, bytes or array into an HxWx3 uint8 image (resized if `size`); BadImage if not."""
+    try:
+        if isinstance(source, np.ndarray):
+            img = Image.fromarray(source)
+        else:
+            data = source if isinstance(source, bytes) else Path(source).read_bytes()
+            if not data:
+                raise BadImage("empty file")
+            img = Image.open(io.BytesIO(data))
+            img.load()
+        img = to_rgb(img)
+        if size is not None:
+            img = resize_crop(img, size)
+        return np.asarray(img, dtype=np.uint8)
+    except BadImage:
+        raise
+    except Exception as err:  # PIL raises many types for broken files
+        raise BadImage(f"{type(err).__name__}: {err}") from None
+
+
+def to_float(batch: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 NHWC batch -> float32 NCHW in [-1, 1], the tanh range (Paper §4's only preprocessing)."""
+    x = torch.as_tensor(batch)
+    return x.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Readers: each yields (item id, payload, label) in a fixed order
+# ---------------------------------------------------------------------------------------------
+
+def _tar_items(archive: Path, prefix: str, label_of: Callable[[str], int] | None = None) -> Iterator[Item]:
+    """Image members of a tar.gz under `prefix`, in sorted name order, streamed."""
+    with tarfile.open(archive, "r:gz") as tar:
+        members = sorted((m for m in tar if m.isfile() and m.name.startswith(prefix)
+                          and m.name.lower().endswith(IMAGE_SUFFIXES)), key=lambda m: m.name)
+        for m in members:
+            yield m.name, tar.extractfile(m).read(), (label_of(m.name) if label_of else -1)
+
+
+def _tar_count(archive: Path, prefix: str) -> int:
+    with tarfile.open(archive, "r:gz") as tar:
+        return sum(1 for m in tar if m.isfile() and m.name.startswith(prefix)
+                   and m.name.lower().endswith(IMAGE_SUFFIXES))
+
+
+def folder_files(folder: Path) -> list[Path]:
+    """Every non-hidden file under a folder, sorted (non-images are reported as bad, not ignored)."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not any(
+        part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def _folder_items(folder: Path, labelled: bool = False, images_only: bool = False) -> Iterator[Item]:
+    classes = sorted(d.name for d in folder.iterdir() if d.is_dir()) if labelled else []
+    for path in folder_files(folder):
+        if images_only and not path.name.lower().endswith(IMAGE_SUFFIXES):
+            continue
+        label = classes.index(path.relative_to(folder).parts[0]) if labelled else -1
+        yield str(path), path.read_bytes(), label
+
+
+def cifar_batches_items(folder: Path, split: str) -> Iterator[Item]:
+    """Official CIFAR-10 python batches (cifar-10-batches-py): rows of 3072 bytes, labels 0-9."""
+    names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+    for name in names:
+        with open(folder / name, "rb") as f:
+            batch = pickle.load(f, encoding="bytes")
+        images = np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        for i, (img, label) in enumerate(zip(images, batch[b"labels"], strict=True)):
+            yield f"{name}/{i}", img, int(label)
+
+
+def lmdb_items(path: Path) -> Iterator[Item]:
+    """LSUN's lmdb: keys are image ids, values encoded images (webp/jpeg), streamed by cursor."""
+    import lmdb
+
+    env = lmdb.open(str(path), readonly=True, lock=False, readahead=False, meminit=False, max_readers=1)
+    try:
+        with env.begin(write=False) as txn:
+            for key, value in txn.cursor():
+                yield key.decode(), bytes(value), -1
+    finally:
+        env.close()
+
+
+def _lmdb_count(path: Path) -> int:
+    import lmdb
+
+    env = lmdb.open(str(path), readonly=True, lock=False, max_readers=1)
+    try:
+        return env.stat()["entries"]
+    finally:
+        env.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Source:
+    """One place a split can come from: `items(split)` and `count(split)` over a local path."""
+
+    kind: str  # "mirror" or "official"
+    path: Path  # archive (mirror) or folder/lmdb (official)
+    items: Callable[[str], Iterator[Item]]
+    count: Callable[[str], int]
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset: its splits, mirror archive (file, sha256), official fetch and reader."""
+
+    name: str
+    about: str
+    splits: tuple[str, ...]
+    archive: str | None = None  # file name in the mirror
+    sha256: str | None = None
+    licence: str = ""
+    mirror_items: Callable[[Path, str], Iterator[Item]] | None = None
+    mirror_count: Callable[[Path, str], int] | None = None
+    official_dir: str | None = None  # folder under data/official
+    official_fetch: Callable[[Path], None] | None = None
+    official_items: Callable[[Path, str], Iterator[Item]] | None = None
+    official_count: Callable[[Path, str], int] | None = None
+    labelled: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def _cifar_label(name: str) -> int:
+    return CIFAR10_CLASSES.index(name.split("/")[2])
+
+
+def _svhn_mirror_items(archive: Path, split: str) -> Iterator[Item]:
+    if split == "train":
+        yield from _tar_items(archive, "svhn-mirror/train_first1083_unlabeled/")
+        return
+    with tarfile.open(archive, "r:gz") as tar:
+        rows = list(csv.DictReader(io.TextIOWrapper(
+            tar.extractfile("svhn-mirror/test_first10k/labels.csv"), "utf-8")))
+    labels = {r["file"]: int(r["label"]) for r in rows}
+    yield from _tar_items(archive, "svhn-mirror/test_first10k/", lambda n: labels[n.rsplit("/", 1)[1]])
+
+
+def _svhn_official_items(folder: Path, split: str) -> Iterator[Item]:
+    from scipy.io import loadmat
+
+    mat = loadmat(folder / f"{split}_32x32.mat")
+    images, labels = mat["X"].transpose(3, 0, 1, 2), mat["y"].ravel() % 10  # digit 0 is stored as 10
+    for i, (img, label) in enumerate(zip(images, labels, strict=True)):
+        yield f"{split}/{i}", np.ascontiguousarray(img), int(label)
+
+
+def _svhn_official_count(folder: Path, split: str) -> int:
+    return sum(1 for _ in _svhn_official_items(folder, split))
+
+
+def _tiny_wnids(archive_or_folder: Path) -> list[str]:
+    if archive_or_folder.is_dir():
+        return (archive_or_folder / "wnids.txt").read_text().split()
+    with tarfile.open(archive_or_folder, "r:gz") as tar:
+        return tar.extractfile("tiny-imagenet-200/wnids.txt").read().decode().split()
+
+
+def _torchvision_fetch(cls_name: str, **kwargs) -> Callable[[Path], None]:
+    def fetch(root: Path) -> None:
+        import torchvision.datasets as tvd
+
+        getattr(tvd, cls_name)(str(root), download=True, **kwargs)
+    return fetch
+
+
+def _url_fetch(url: str, md5: str | None) -> Callable[[Path], None]:
+    def fetch(root: Path) -> None:
+        from torchvision.datasets.utils import download_and_extract_archive
+
+        download_and_extract_archive(url, str(root), md5=md5)
+    return fetch
+
+
+def _imagenet_fetch(root: Path) -> None:
+    raise DatasetMissing(
+        "ImageNet cannot be downloaded automatically (it needs an account at image-net.org). "
+        f"Put the ILSVRC2012 train folder (train/<wnid>/*.JPEG) at {root / 'train'} or set DCGAN_IMAGENET.")
+
+
+def _imagenet_dir(root: Path) -> Path:
+    return Path(os.environ.get("DCGAN_IMAGENET", root / "train"))
+
+
+def _lsun_dir(root: Path) -> Path:
+    return Path(os.environ.get("DCGAN_LSUN_LMDB", root / "bedroom_train_lmdb"))
+
+
+def _count_items(items: Callable[[Path, str], Iterator[Item]]) -> Callable[[Path, str], int]:
+    return lambda path, split: sum(1 for _ in items(path, split))
+
+
+def _mirror_tar(prefix_of: Callable[[str], str], label_of=None):
+    return (lambda a, s: _tar_items(a, prefix_of(s), label_of)), (lambda a, s: _tar_count(a, prefix_of(s)))
+
+
+def _build_registry() -> dict[str, DatasetSpec]:
+    cifar_items, cifar_count = _mirror_tar(lambda s: f"cifar10-jpeg/{s}/", _cifar_label)
+    celeba_items, celeba_count = _mirror_tar(lambda s: "celeba-10k/")
+    lfw_items, lfw_count = _mirror_tar(lambda s: "lfw-3k/")
+    bed_items, bed_count = _mirror_tar(lambda s: "bedrooms-3k/")
+
+    def tiny_items(archive: Path, split: str) -> Iterator[Item]:
+        wnids = _tiny_wnids(archive)
+        yield from _tar_items(archive, "tiny-imagenet-200/train/", lambda n: wnids.index(n.split("/")[2]))
+
+    def tiny_official(folder: Path, split: str) -> Iterator[Item]:
+        wnids = _tiny_wnids(folder / "tiny-imagenet-200")
+        for path in folder_files(folder / "tiny-imagenet-200" / "train"):
+            if path.suffix == ".JPEG":
+                yield str(path), path.read_bytes(), wnids.index(path.parts[-3])
+
+    def folder_reader(sub: Callable[[Path], Path], labelled: bool = False):
+        return lambda root, split: _folder_items(sub(root), labelled, images_only=True)
+
+    specs = [
+        DatasetSpec("cifar10", "CIFAR-10: 50,000 train + 10,000 test 32x32 images, 10 classes (Table 1)",
+                    ("train", "test"), "cifar10-jpeg.tar.gz",
+                    "38a6b163f68438fa6b0e2b19fc4cfe0f504e23874580e814dabdf80549de2e6e",
+                    "free for research (Krizhevsky 2009)", cifar_items, cifar_count, "cifar10",
+                    _torchvision_fetch("CIFAR10"),
+                    lambda root, split: cifar_batches_items(root / "cifar-10-batches-py", split),
+                    lambda root, split: 50_000 if split == "train" else 10_000, labelled=True),
+        DatasetSpec("svhn", "SVHN cropped digits (Table 2). Mirror: first 10,000 labelled test digits "
+                    "(split 'test'), first 1,083 unlabelled train digits (split 'train')",
+                    ("train", "test", "extra"), "svhn-mirror.tar.gz",
+                    "b43d7cbca6c0d535cde14e47d993254a62d2e6e39746ea7b0af1f4fe254f9d6e",
+                    "free for non-commercial research (Netzer et al. 2011)",
+                    _svhn_mirror_items, _count_items(_svhn_mirror_items), "svhn",
+                    lambda root: [_torchvision_fetch("SVHN", split=s)(root) for s in ("train", "test")],
+                    _svhn_official_items, _svhn_official_count, labelled=True),
+        DatasetSpec("celeba", "CelebA aligned faces (stand-in for the paper's unreleased faces set, §4.2)",
+                    ("train",), "celeba-10k.tar.gz",
+                    "ba2e6311ebba207af8136f5d68da830791a6d8e0b32de40668db6ba70115fa9e",
+                    "non-commercial research only (Liu et al. 2015)", celeba_items, celeba_count, "celeba",
+                    _torchvision_fetch("CelebA", split="all"),
+                    folder_reader(lambda r: r / "celeba" / "img_align_celeba"),
+                    _count_items(folder_reader(lambda r: r / "celeba" / "img_align_celeba"))),
+        DatasetSpec("lfw", "Labeled Faces in the Wild photos (web photos for the §4.2 face detector)",
+                    ("train",), "lfw-3k.tar.gz",
+                    "4877f642d0d4428e821d8d33808da913afd9a87c632115ee89f276e627c4a1a9",
+                    "non-commercial research (Huang et al. 2007)", lfw_items, lfw_count, "lfw",
+                    _torchvision_fetch("LFWPeople"), folder_reader(lambda r: r / "lfw-py"),
+                    _count_items(folder_reader(lambda r: r / "lfw-py"))),
+        DatasetSpec("bedrooms", "the mirror's LSUN stand-in: 3,446 bedroom photos at 128 px (§4.1)",
+                    ("train",), "bedrooms-3k.tar.gz",
+                    "b826d5dc343edff6ea12ef8b4e34cd6d37f54cf6ad19f418f9ee68767343ae28",
+                    "origin partly unknown; Houses Dataset part: cite Ahmed and Moustafa 2016",
+                    bed_items, bed_count),
+        DatasetSpec("lsun_bedroom", "LSUN bedrooms, 3,033,043 images, read from the official lmdb (§4.1)",
+                    ("train",), licence="LSUN terms (Yu et al. 2015)", official_dir="lsun_bedroom",
+                    official_fetch=_url_fetch("http://dl.yf.io/lsun/scenes/bedroom_train_lmdb.zip", None),
+                    official_items=lambda root, split: lmdb_items(_lsun_dir(root)),
+                    official_count=lambda root, split: _lmdb_count(_lsun_dir(root))),
+        DatasetSpec("imagenet", "a user's ILSVRC2012 train folder (§4.3; set DCGAN_IMAGENET)", ("train",),
+                    licence="ImageNet terms of access", official_dir="imagenet", official_fetch=_imagenet_fetch,
+                    official_items=folder_reader(_imagenet_dir, labelled=True),
+                    official_count=_count_items(folder_reader(_imagenet_dir, labelled=True)), labelled=True),
+        DatasetSpec("tiny_imagenet", "Tiny-ImageNet train (200 classes, 64 px; mirror: 350 per class), "
+                    "stand-in for ImageNet-1k (§4.3)", ("train",), "tiny-imagenet-200-train350.tar.gz",
+                    "a54ef33d8303d1183b5eeefa2b568df7b4a5f0c89ebb6479dd6a80721ae8b6d0",
+                    "ImageNet terms of access", tiny_items, _count_items(tiny_items), "tiny_imagenet",
+                    _url_fetch("http://cs231n.stanford.edu/tiny-imagenet-200.zip", None),
+                    tiny_official, _count_items(tiny_official), labelled=True),
+    ]
+    return {s.name: s for s in specs}
+
+
+DATASETS: dict[str, DatasetSpec] = _build_registry()
+
+
+def get_spec(name: str) -> DatasetSpec:
+    """The spec for a registered name or `folder:PATH` (any folder of images)."""
+    if name.startswith("folder:"):
+        folder = Path(name[len("folder:"):]).expanduser()
+        if not folder.is_dir():
+            raise DatasetMissing(f"{folder} is not a folder; `folder:PATH` needs a folder of images")
+        return DatasetSpec(name, f"images under {folder}", ("train",), official_dir=str(folder.resolve()),
+                           official_items=lambda root, split: _folder_items(root),
+                           official_count=lambda root, split: len(folder_files(root)))
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}, folder:PATH")
+    return DATASETS[name]
+
+
+# ---------------------------------------------------------------------------------------------
+# Fetch and verify
+# ---------------------------------------------------------------------------------------------
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    """The sha256 hex digest of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(path: Path, expected: str) -> str:
+    """Check an archive's sha256; raise ChecksumMismatch (and use nothing) when it differs."""
+    actual = sha256_of(path)
+    if actual != expected:
+        raise ChecksumMismatch(
+            f"{path} has sha256 {actual}, expected {expected}. The file is corrupt or not the pinned "
+            "release: delete it and fetch again (python -m dcgan_lib data fetch NAME).")
+    return actual
+
+
+def _archive_path(spec: DatasetSpec) -> Path:
+    return data_root() / "archives" / spec.archive
+
+
+def _official_path(spec: DatasetSpec) -> Path:
+    return Path(spec.official_dir) if spec.name.startswith("folder:") else data_root() / "official" / spec.official_dir
+
+
+def fetch_command(name: str) -> str:
+    return f"python -m dcgan_lib data fetch {name}"
+
+
+def fetch(name: str, official: bool = False) -> Source:
+    """Bring a dataset on disk: copy + verify its mirror archive, or download the official release."""
+    spec = get_spec(name)
+    mirror = mirror_root()
+    if spec.archive and not official and mirror and (mirror / spec.archive).exists():
+        target = _archive_path(spec)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not (target.exists() and _stamp_ok(target, spec.sha256)):
+            verify(mirror / spec.archive, spec.sha256)  # check before anything is copied
+            tmp = target.with_name(f"{target.name}.part{os.getpid()}")
+            shutil.copyfile(mirror / spec.archive, tmp)
+            verify(tmp, spec.sha256)
+            os.replace(tmp, target)
+            _write_stamp(target, spec.sha256)
+        return find_source(name)
+    if spec.official_fetch is None:
+        raise DatasetMissing(f"{name} has no official download; set DCGAN_MIRROR to a folder holding "
+                             f"{spec.archive} (see ../shared/data/README.md)")
+    root = _official_path(spec)
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        spec.official_fetch(root)
+    except DatasetMissing:
+        raise
+    except Exception as err:
+        hint = f" or set DCGAN_MIRROR to a folder holding {spec.archive}" if spec.archive else ""
+        raise DatasetMissing(f"could not download {name} ({type(err).__name__}: {err}); check the "
+                             f"internet connection{hint}, then run `{fetch_command(name)}`") from err
+    return find_source(name)
+
+
+def _stamp_ok(path: Path, sha: str) -> bool:
+    stamp = path.with_name(path.name + ".sha256")
+    st = path.stat()
+    return stamp.exists() and stamp.read_text().split() == [sha, str(st.st_size), str(int(st.st_mtime))]
+
+
+def _write_stamp(path: Path, sha: str) -> None:
+    st = path.stat()
+    path.with_name(path.name + ".sha256").write_text(f"{sha} {st.st_size} {int(st.st_mtime)}\n")
+
+
+def find_source(name: str, auto_fetch: bool = True) -> Source:
+    """The local source of a dataset: official files if present, else the verified mirror archive.
+
+    With `auto_fetch`, a mirror archive named by DCGAN_MIRROR is copied and verified on first use
+    (no internet needed). Otherwise a missing dataset raises DatasetMissing naming the fetch command.
+    """
+    spec = get_spec(name)
+    if spec.official_items is not None:
+        root = _official_path(spec)
+        if root.exists() and _official_present(spec, root):
+            return Source("official", root, lambda s: spec.official_items(root, s),
+                          lambda s: spec.official_count(root, s))
+    if spec.archive:
+        archive = _archive_path(spec)
+        if archive.exists():
+            if not _stamp_ok(archive, spec.sha256):
+                verify(archive, spec.sha256)
+                _write_stamp(archive, spec.sha256)
+            return Source("mirror", archive, lambda s: spec.mirror_items(archive, s),
+                          lambda s: spec.mirror_count(archive, s), spec.sha256)
+        mirror = mirror_root()
+        if auto_fetch and mirror and (mirror / spec.archive).exists():
+            return fetch(name)
+    where = f"set DCGAN_MIRROR to a folder holding {spec.archive}, or " if spec.archive else ""
+    raise DatasetMissing(f"dataset {name!r} is not on disk. Fetch it: {where}run `{fetch_command(name)}`")
+
+
+def _official_present(spec: DatasetSpec, root: Path) -> bool:
+    if spec.name.startswith("folder:"):
+        return True
+    if spec.name == "lsun_bedroom":
+        return (_lsun_dir(root) / "data.mdb").exists()
+    if spec.name == "imagenet":
+        return _imagenet_dir(root).is_dir()
+    return any(root.iterdir())
+
+
+def describe(name: str) -> dict:
+    """Where a dataset comes from, for records: dataset, source kind, path, checksum."""
+    src = find_source(name)
+    return {"dataset": name, "source": f"{src.kind}: {src.path.name}", "sha256": src.sha256}
+
+
+# ---------------------------------------------------------------------------------------------
+# Decode once into a uint8 cache
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class ImageSet:
+    """A decoded split: uint8 images (N, H, W, 3), labels (N,) or None, item ids, provenance."""
+
+    images: np.ndarray
+    labels: np.ndarray | None
+    ids: list[str]
+    info: dict
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def subset_indices(n: int, limit: int | None) -> np.ndarray:
+    """Evenly spaced indices: a `limit`-sized subset that spans every class of a sorted set."""
+    if limit is None or limit >= n:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, limit).round().astype(np.int64))
+
+
+def _decode_job(args: tuple[object, int]) -> np.ndarray | str:
+    payload, size = args
+    try:
+        return decode_image(payload, size)
+    except BadImage as err:
+        return str(err)
+
+
+def _decoded(items: Iterator[Item], size: int, workers: int) -> Iterator[tuple[str, np.ndarray | str, int]]:
+    """Decode items in order, in worker processes when there are several cores."""
+    if workers <= 1:
+        for item_id, payload, label in items:
+            yield item_id, _decode_job((payload, size)), label
+        return
+    chunk: list[Item] = []
+    with ProcessPoolExecutor(workers) as pool:
+        def flush():
+            results = pool.map(_decode_job, [(p, size) for _, p, _ in chunk], chunksize=64)
+            for (item_id, _, label), result in zip(chunk, results, strict=True):
+                yield item_id, result, label
+        for item in items:
+            chunk.append(item)
+            if len(chunk) >= 4096:
+                yield from flush()
+                chunk = []
+        yield from flush()
+
+
+def cache_path(name: str, split: str, size: int, limit: int | None) -> Path:
+    safe = name.replace("folder:", "folder-").replace("/", "_").replace(":", "_").strip("_")
+    tail = "" if limit is None else f"_limit{limit}"
+    return data_root() / "cache" / f"{safe}_{split}_{size}px{tail}.npy"
+
+
+def prepare(name: str, size: int, split: str = "train", limit: int | None = None,
+            workers: int | None = None, progress: bool = True) -> ImageSet:
+    """Decode a split once into data/cache (uint8, min-resize + centre crop) and return it memory-mapped.
+
+    `limit` takes an evenly spaced subset. Bad files are skipped, counted and listed in `info`.
+    """
+    spec = get_spec(name)
+    if split not in spec.splits:
+        raise ValueError(f"{name} has splits {', '.join(spec.splits)}, not {split!r}")
+    source = find_source(name)
+    full = cache_path(name, split, size, None)
+    path = full if (limit is None or full.exists()) else cache_path(name, split, size, limit)
+    meta_path = path.with_suffix(".json")
+    if not (path.exists() and meta_path.exists()):
+        _build_cache(source, name, split, size, None if path == full else limit, path, workers, progress)
+    meta = json.loads(meta_path.read_text())
+    images = np.load(path, mmap_mode="r")
+    labels = np.asarray(meta.pop("labels"), np.int64) if meta.get("labelled") else None
+    ids = meta.pop("ids")
+    if limit is not None and path == full:
+        keep = subset_indices(len(images), limit)
+        images, ids = images[keep], [ids[i] for i in keep]
+        labels = None if labels is None else labels[keep]
+    meta["n"] = len(images)
+    return ImageSet(images, labels, ids, meta)
+
+
+def _build_cache(source: Source, name: str, split: str, size: int, limit: int | None, path: Path,
+                 workers: int | None, progress: bool) -> None:
+    total = source.count(split)
+    keep = set(subset_indices(total, limit).tolist())
+    items = (item for i, item in enumerate(source.items(split)) if i in keep)
+    workers = workers or min(os.cpu_count() or 1, 8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.part{os.getpid()}.npy")
+    array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(keep), size, size, 3))
+    ids, labels, bad = [], [], []
+    bar = tqdm(_decoded(items, size, workers if len(keep) > 2000 else 1), total=len(keep),
+               desc=f"decode {name}/{split} @{size}px", disable=not progress, unit="img")
+    for item_id, result, label in bar:
+        if isinstance(result, str):
+            bad.append({"id": item_id, "error": result})
+            continue
+        array[len(ids)] = result
+        ids.append(item_id)
+        labels.append(label)
+    array.flush()
+    del array
+    n = len(ids)
+    if bad:  # shrink to the good images, in chunks (never the whole set in memory)
+        src = np.load(tmp, mmap_mode="r")
+        tmp2 = path.with_name(f"{path.stem}.part{os.getpid()}b.npy")
+        dst = np.lib.format.open_memmap(tmp2, mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
+        for i in range(0, n, 4096):
+            dst[i:i + 4096] = src[i:i + 4096]
+        dst.flush()
+        del src, dst
+        os.replace(tmp2, tmp)
+        print(f"{name}/{split}: skipped {len(bad)} bad file(s) of {len(keep)}: "
+              + ", ".join(b["id"] for b in bad[:10]) + (" ..." if len(bad) > 10 else ""))
+    labelled = any(label >= 0 for label in labels)
+    meta = {"dataset": name, "split": split, "size": size, "source": source.kind,
+            "path": str(source.path), "sha256": source.sha256, "n": n, "bad": len(bad),
+            "bad_files": bad, "labelled": labelled, "ids": ids, "labels": labels}
+    meta_tmp = path.with_name(f"{path.stem}.part{os.getpid()}.json")
+    meta_tmp.write_text(json.dumps(meta))
+    os.replace(tmp, path)
+    os.replace(meta_tmp, path.with_suffix(".json"))
+
+
+def stream(name: str, size: int, batch_size: int = 256, split: str = "train",
+           skipped: list | None = None) -> Iterator[tuple[list[str], np.ndarray]]:
+    """Decode a split on the fly in batches (no cache; never more than one batch in memory).
+
+    Bad files are skipped; pass a list as `skipped` to collect their ids.
+    """
+    ids, batch = [], []
+    for item_id, payload, _ in find_source(name).items(split):
+        try:
+            batch.append(decode_image(payload, size))
+            ids.append(item_id)
+        except BadImage:
+            if skipped is not None:
+                skipped.append(item_id)
+            continue
+        if len(batch) == batch_size:
+            yield ids, np.stack(batch)
+            ids, batch = [], []
+    if batch:
+        yield ids, np.stack(batch)
+
+
+def iter_raw(name: str, split: str = "train") -> Iterator[tuple[str, bytes]]:
+    """The original encoded files of a split, as (item id, bytes), for pipelines that need full size."""
+    for item_id, payload, _ in find_source(name).items(split):
+        if isinstance(payload, np.ndarray):
+            buf = io.BytesIO()
+            Image.fromarray(payload).save(buf, format="PNG")
+            payload = buf.getvalue()
+        yield item_id, payload
+
+
+class BatchSampler:
+    """Shuffled batches sliced from a uint8 array, with an exact, checkpointable position.
+
+    The order of epoch e is a permutation drawn from seed + e, so (epoch, index) is the whole state.
+    """
+
+    def __init__(self, images: np.ndarray, batch_size: int, seed: int, drop_last: bool = True,
+                 rank: int = 0, world: int = 1):
+        if len(images) < batch_size * world:
+            raise ValueError(f"{len(images)} images are fewer than one batch of {batch_size} x {world}")
+        self.images, self.batch_size, self.seed = images, batch_size, seed
+        self.rank, self.world = rank, world
+        self.steps_per_epoch = len(images) // (batch_size * world)
+        self.epoch, self.index = 0, 0
+        self._perm_epoch, self._perm = -1, None
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "index": self.index}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.index = state["epoch"], state["index"]
+
+    def _order(self, epoch: int) -> np.ndarray:
+        if self._perm_epoch != epoch:
+            self._perm_epoch, self._perm = epoch, np.random.default_rng(self.seed + epoch).permutation(len(self.images))
+        return self._perm
+
+    def next(self) -> np.ndarray:
+        """The next uint8 batch (B, H, W, 3) of this rank; advances the position."""
+        if self.index >= self.steps_per_epoch:
+            self.epoch, self.index = self.epoch + 1, 0
+        order = self._order(self.epoch)
+        start = (self.index * self.world + self.rank) * self.batch_size
+        idx = np.sort(order[start:start + self.batch_size])
+        self.index += 1
+        return np.ascontiguousarray(self.images[idx])

@@ -1,0 +1,82 @@
+"""Propose face exemplars automatically with OpenCV's Haar cascades (helps Paper §6.3.2, Figs. 7-8).
+
+The paper picked its exemplars (smiling / neutral, glasses / none, looking left / right) by hand.
+These scores only rank samples so a person picks from a short list; they are proposals, not
+labels. Scores are raw detector evidence on a face image upscaled to `side` pixels:
+- smile: the number of raw smile-cascade hits in the lower part of the face (more = wider smile);
+- glasses: plain-eye cascade confidence minus eyeglasses-eye cascade confidence in the eye band
+  (frames and dark lenses hide eyes from the eyeglasses cascade); weak, check by eye;
+- pose: profile-cascade confidence on the image minus on its mirror. OpenCV's profile cascade
+  finds faces turned towards the viewer's LEFT, so > 0 means facing left, < 0 facing right.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+from tqdm.auto import tqdm
+
+_MISSING = -5.0  # confidence given when a cascade finds nothing
+
+
+@dataclass(frozen=True)
+class CascadeSettings:
+    """How faces are prepared for the cascades: upscaled side and detectMultiScale settings."""
+
+    side: int = 256  # generated faces are 64 px; the cascades want faces of ~100+ px
+    scale_factor: float = 1.1
+    min_neighbors: int = 0  # keep raw hits: their number and best weight are the scores
+
+
+@lru_cache(maxsize=None)
+def load_cascade(name: str) -> cv2.CascadeClassifier:
+    """One of OpenCV's bundled Haar cascades by short name, e.g. "smile" or "profileface"."""
+    path = cv2.data.haarcascades + f"haarcascade_{name}.xml"
+    cascade = cv2.CascadeClassifier(path)
+    if cascade.empty():
+        raise FileNotFoundError(f"OpenCV cascade {path} not found; reinstall opencv-python-headless")
+    return cascade
+
+
+def _gray(image: np.ndarray, side: int) -> np.ndarray:
+    """uint8 HxWx3 RGB -> side x side equalised grey image."""
+    big = cv2.resize(np.ascontiguousarray(image), (side, side), interpolation=cv2.INTER_CUBIC)
+    return cv2.equalizeHist(cv2.cvtColor(big, cv2.COLOR_RGB2GRAY))
+
+
+def _detect(name: str, gray: np.ndarray, s: CascadeSettings, min_size=(0, 0)) -> tuple[int, float]:
+    """(number of raw hits, best level weight) of one cascade on a grey image."""
+    rects, _, weights = load_cascade(name).detectMultiScale3(
+        np.ascontiguousarray(gray), scaleFactor=s.scale_factor, minNeighbors=s.min_neighbors,
+        minSize=min_size, outputRejectLevels=True)
+    return len(rects), (float(np.max(weights)) if len(rects) else _MISSING)
+
+
+def face_scores(image: np.ndarray, settings: CascadeSettings = CascadeSettings()) -> dict[str, float]:
+    """Smile, glasses and pose scores of one aligned face (uint8 HxWx3) (proposals for Figs. 7-8)."""
+    s = settings.side
+    g = _gray(image, s)
+    mouth = g[int(0.58 * s):, :]  # lower face
+    eyes = g[int(0.23 * s):int(0.59 * s), :]  # eye band of an aligned, centre-cropped face
+    smiles, _ = _detect("smile", mouth, settings, (s // 6, s // 12))
+    _, eye_w = _detect("eye", eyes, settings)
+    _, glasses_eye_w = _detect("eye_tree_eyeglasses", eyes, settings)
+    _, left_w = _detect("profileface", g, settings)
+    _, right_w = _detect("profileface", np.ascontiguousarray(g[:, ::-1]), settings)
+    return {"smile": float(smiles), "glasses": eye_w - glasses_eye_w, "pose": left_w - right_w}
+
+
+def score_faces(images: np.ndarray, settings: CascadeSettings = CascadeSettings(),
+                progress: bool = True) -> dict[str, np.ndarray]:
+    """Scores of many faces (N x H x W x 3 uint8): {"smile", "glasses", "pose"} -> (N,) arrays."""
+    rows = [face_scores(im, settings) for im in tqdm(images, desc="cascades", disable=not progress)]
+    return {k: np.array([r[k] for r in rows], dtype=np.float64) for k in ("smile", "glasses", "pose")}
+
+
+def propose(scores: np.ndarray, k: int, highest: bool = True, exclude=()) -> list[int]:
+    """Indices of the k highest (or lowest) scores, skipping `exclude` (candidates to pick from)."""
+    order = np.argsort(-np.asarray(scores) if highest else np.asarray(scores), kind="stable")
+    banned = set(int(i) for i in exclude)
+    return [int(i) for i in order if int(i) not in banned][:k]

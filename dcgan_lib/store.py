@@ -1,0 +1,147 @@
+"""The model store: later notebooks ask for a model by (dataset, variant, profile) and get it.
+
+A missing model is trained at that profile's size, so every notebook also runs alone. Models
+live in runs/models/<dataset>_<variant>_<profile>/ (checkpoint.pt, log.csv, samples, run.json).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dcgan_lib import data, nets, profiles, results
+from dcgan_lib.train import Trainer, TrainConfig, load_nets
+
+# Passes over the data per (dataset, variant) and profile. The paper: 5 epochs of LSUN
+# (Figs. 2-3), 25 of faces (authors' code); smaller in cpu so the course fits in about an hour.
+EPOCHS = {
+    ("bedrooms", "lsun64"): {"cpu": 5, "paper": 25},
+    ("lsun_bedroom", "lsun64"): {"cpu": 1, "paper": 5},
+    ("celeba", "faces64"): {"cpu": 3, "paper": 25},
+    ("tiny_imagenet", "imagenet32"): {"cpu": 1, "paper": 25},
+    ("imagenet", "imagenet32"): {"cpu": 1, "paper": 5},
+    ("svhn", "svhn32"): {"cpu": 20, "paper": 200},
+    ("cifar10", "imagenet32"): {"cpu": 1, "paper": 25},
+}
+DEFAULT_EPOCHS = {"cpu": 5, "paper": 25}
+
+
+def model_dir(dataset: str, variant: str, profile: str) -> Path:
+    """runs/models/<dataset>_<variant>_<profile>."""
+    safe = dataset.replace("folder:", "folder-").replace("/", "_").replace(":", "_")
+    return results.ROOT / "runs" / "models" / f"{safe}_{variant}_{profiles.resolve_name(profile)}"
+
+
+def load_training_images(dataset: str, variant: str, profile: str, dedup: str | Path | None = None,
+                         split: str = "train") -> data.ImageSet:
+    """The uint8 training images of a dataset at the variant's size and the profile's limit."""
+    prof = profiles.get_profile(profile)
+    size = nets.get_config(variant).image_size
+    images = data.prepare(dataset, size, split=split, limit=prof.max_images)
+    if dedup is not None:
+        from dcgan_lib import dedup as dedup_mod
+
+        keep = dedup_mod.keep_mask(json.loads(Path(dedup).read_text()), images.ids)
+        images = data.ImageSet(images.images[keep], None if images.labels is None else images.labels[keep],
+                               [i for i, k in zip(images.ids, keep, strict=True) if k],
+                               {**images.info, "dedup": str(dedup), "removed": int((~keep).sum())})
+    return images
+
+
+def plan(dataset: str, variant: str, profile: str, n_images: int, steps: int | None = None,
+         epochs: int | None = None, **overrides) -> TrainConfig:
+    """The TrainConfig for a model at a profile: width, batch, steps from epochs and the step cap."""
+    prof = profiles.get_profile(profile)
+    batch = min(prof.batch_size, n_images)
+    if steps is None:
+        epochs = epochs or EPOCHS.get((dataset, variant), DEFAULT_EPOCHS).get(prof.name, 1)
+        steps = max(1, epochs * (n_images // batch))
+        if prof.max_steps is not None:
+            steps = min(steps, prof.max_steps)
+    cfg = TrainConfig(variant=variant, width=prof.width, batch_size=batch, steps=steps,
+                      checkpoint_every=prof.checkpoint_every, log_every=prof.log_every, seed=prof.seed)
+    if variant == "svhn32":  # authors' SVHN script: lr 5e-4, batch 64 (and Gaussian z, in the variant)
+        cfg = replace(cfg, lr=5e-4, batch_size=min(64, n_images))
+    return replace(cfg, **overrides)
+
+
+def train_model(dataset: str, variant: str, profile: str, out: str | Path | None = None,
+                steps: int | None = None, epochs: int | None = None, dedup: str | Path | None = None,
+                progress: bool = True, **overrides) -> Path:
+    """Train (or resume) a model and write its run record; returns the checkpoint path."""
+    profile = profiles.resolve_name(profile)
+    out = Path(out) if out is not None else model_dir(dataset, variant, profile)
+    images = load_training_images(dataset, variant, profile, dedup)
+    cfg = plan(dataset, variant, profile, len(images), steps, epochs, **overrides)
+    trainer = Trainer(cfg, images.images, out, progress=progress)
+    summary = trainer.fit()
+    if trainer.rank == 0:
+        n_seen = trainer.step * cfg.batch_size * trainer.world
+        results.write_record(
+            "run", name=f"train {dataset} {variant}", profile=profile, out_dir=out,
+            metrics={**summary, "images": len(images), "epochs_done": n_seen / len(images),
+                     "images_per_s": n_seen / max(trainer.wall_s, 1e-9)},
+            data={k: images.info.get(k) for k in ("dataset", "split", "source", "path", "sha256", "bad", "n")},
+            seed=cfg.seed, wall_s=trainer.wall_s, device=trainer.device, train_config=cfg.__dict__)
+    return trainer.checkpoint_path
+
+
+def get_model(dataset: str, variant: str, profile: str | None = None, calibrate: bool = True,
+              device: torch.device | str = "cpu", train_if_missing: bool = True):
+    """(G, D, info) of a trained model; trains it at the profile's size when missing.
+
+    G is returned in eval mode with BatchNorm statistics re-estimated (nets.calibrate_batchnorm),
+    so G(z) is deterministic for a fixed z and independent of the rest of the batch.
+    """
+    profile = profiles.resolve_name(profile)
+    path = model_dir(dataset, variant, profile) / "checkpoint.pt"
+    done = path.exists() and _finished(path)
+    if not done:
+        if not train_if_missing:
+            raise FileNotFoundError(f"no trained model at {path}; run `python -m dcgan_lib train "
+                                    f"--dataset {dataset} --variant {variant} --profile {profile}`")
+        train_model(dataset, variant, profile)
+    g, d, info = load_nets(path, device)
+    if calibrate:
+        nets.calibrate_batchnorm(g, batches=10 if profile == "smoke" else 50,
+                                 batch_size=min(128, 16 if profile == "smoke" else 128))
+    d.eval()
+    info["path"] = str(path)
+    info["run"] = _run_record(path.parent)
+    return g, d, info
+
+
+def _finished(path: Path) -> bool:
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    return state["step"] >= state["train_config"]["steps"]
+
+
+def _run_record(folder: Path) -> dict:
+    record = folder / "run.json"
+    return json.loads(record.read_text()) if record.exists() else {}
+
+
+def sample(g: nets.Generator, z: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+    """G(z) as uint8 NHWC images, in batches, without gradients."""
+    from dcgan_lib.plots import to_uint8
+
+    device = next(g.parameters()).device
+    with torch.no_grad():
+        return np.concatenate([to_uint8(g(z[i:i + batch_size].to(device)))
+                               for i in range(0, len(z), batch_size)])
+
+
+def load_snapshot(dataset: str, variant: str, profile: str, epoch: int,
+                  device: torch.device | str = "cpu") -> nets.Generator:
+    """G after `epoch` passes over the data (saved by the trainer), BatchNorm-calibrated, eval mode."""
+    folder = model_dir(dataset, variant, profile)
+    g, _, _ = get_model(dataset, variant, profile, calibrate=False, device=device)
+    path = folder / "snapshots" / f"G_epoch{epoch:03d}.pt"
+    if not path.exists():
+        have = sorted(p.name for p in (folder / "snapshots").glob("G_epoch*.pt"))
+        raise FileNotFoundError(f"no snapshot after epoch {epoch} in {folder}; have: {have or 'none'}")
+    g.load_state_dict(torch.load(path, map_location=device, weights_only=False)["G"])
+    return nets.calibrate_batchnorm(g, batches=10 if profiles.resolve_name(profile) == "smoke" else 50)
