@@ -19,7 +19,6 @@ class Profile:
     width: float  # multiplier on every hidden width of G and D (1.0 = the paper's nets)
     batch_size: int  # Paper §4: 128
     max_images: int | None  # images taken from a dataset (None: all of it)
-    epochs: int  # passes over the data for the bedrooms model (Figs. 2-3 need >= 5)
     max_steps: int | None  # hard cap on training steps (smoke keeps runs to seconds)
     probe_train: int | None  # labelled images used to fit the L2-SVM probes
     probe_test: int | None  # images used to measure them
@@ -29,11 +28,11 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "smoke": Profile("smoke", width=1 / 16, batch_size=16, max_images=128, epochs=1, max_steps=4,
+    "smoke": Profile("smoke", width=1 / 16, batch_size=16, max_images=128, max_steps=4,
                      probe_train=200, probe_test=100, checkpoint_every=2, log_every=1),
-    "cpu": Profile("cpu", width=1 / 4, batch_size=64, max_images=None, epochs=5, max_steps=None,
+    "cpu": Profile("cpu", width=1 / 4, batch_size=64, max_images=None, max_steps=None,
                    probe_train=10_000, probe_test=2_000, checkpoint_every=100, log_every=10),
-    "paper": Profile("paper", width=1.0, batch_size=128, max_images=None, epochs=5, max_steps=None,
+    "paper": Profile("paper", width=1.0, batch_size=128, max_images=None, max_steps=None,
                      probe_train=None, probe_test=None, checkpoint_every=1000, log_every=50),
 }
 NAMES = (*PROFILES, "auto")

@@ -18,10 +18,10 @@ from dcgan_lib.train import Trainer, TrainConfig, load_nets
 # Passes over the data per (dataset, variant) and profile. The paper: 5 epochs of LSUN
 # (Figs. 2-3), 25 of faces (authors' code); smaller in cpu so the course fits in about an hour.
 EPOCHS = {
-    ("bedrooms", "lsun64"): {"cpu": 5, "paper": 25},
+    ("bedrooms", "lsun64"): {"cpu": 25, "paper": 25},
     ("lsun_bedroom", "lsun64"): {"cpu": 1, "paper": 5},
-    ("celeba", "faces64"): {"cpu": 3, "paper": 25},
-    ("tiny_imagenet", "imagenet32"): {"cpu": 1, "paper": 25},
+    ("celeba", "faces64"): {"cpu": 5, "paper": 25},
+    ("tiny_imagenet", "imagenet32"): {"cpu": 2, "paper": 25},
     ("imagenet", "imagenet32"): {"cpu": 1, "paper": 5},
     ("svhn", "svhn32"): {"cpu": 20, "paper": 200},
     ("cifar10", "imagenet32"): {"cpu": 1, "paper": 25},
