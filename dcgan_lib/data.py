@@ -612,7 +612,7 @@ def _build_cache(source: Source, name: str, split: str, size: int, limit: int | 
         tmp2 = path.with_name(f"{path.stem}.part{os.getpid()}b.npy")
         dst = np.lib.format.open_memmap(tmp2, mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
         for i in range(0, n, 4096):
-            dst[i:i + 4096] = src[i:i + 4096]
+            dst[i:i + 4096] = src[i:min(i + 4096, n)]
         dst.flush()
         del src, dst
         os.replace(tmp2, tmp)

@@ -80,3 +80,38 @@ def propose(scores: np.ndarray, k: int, highest: bool = True, exclude=()) -> lis
     order = np.argsort(-np.asarray(scores) if highest else np.asarray(scores), kind="stable")
     banned = set(int(i) for i in exclude)
     return [int(i) for i in order if int(i) not in banned][:k]
+
+
+def show_numbered(images, cols: int = 20, highlight: dict[str, list[int]] | None = None, ax=None,
+                  size: float = 12, pad: int = 2):
+    """A grid of samples with each index written on it and candidate groups framed in colour.
+
+    Exemplars are picked by these indices (Paper §6.3.2); `highlight` maps a label to indices.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from dcgan_lib.plots import image_grid, to_uint8
+
+    images = to_uint8(images)
+    n, side = len(images), images.shape[1]
+    rows = -(-n // cols)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(size, size * rows / cols))
+    ax.imshow(image_grid(images, cols, pad))
+    step = side + pad
+    for i in range(n):
+        r, c = divmod(i, cols)
+        ax.text(pad + c * step + 1, pad + r * step + 6, str(i), color="yellow", fontsize=5)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, (label, idx) in enumerate((highlight or {}).items()):
+        colour = colours[k % len(colours)]
+        for i in idx:
+            r, c = divmod(int(i), cols)
+            ax.add_patch(Rectangle((pad + c * step - 1.5, pad + r * step - 1.5), side + 2, side + 2,
+                                   fill=False, edgecolor=colour, linewidth=1.5))
+        ax.plot([], [], color=colour, label=label)
+    if highlight:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    ax.set_axis_off()
+    return ax

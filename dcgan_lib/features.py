@@ -46,7 +46,7 @@ class FeatureSet:
     x: np.ndarray  # (N, dim) float32, in memory or a memmap
     layer_dims: tuple[int, ...]  # features contributed by each conv layer
     seconds: float
-    peak_rss_mb: float  # peak resident memory of this process seen during extraction
+    peak_memory_mb: float  # peak anonymous resident memory during extraction (memmaps excluded)
     peak_device_mb: float | None  # peak CUDA memory, when run on a GPU
     bn_stats: str
 
@@ -57,10 +57,11 @@ class FeatureSet:
 
     def summary(self) -> dict:
         """Numbers for a record (Paper §5.1)."""
+        device_mb = None if self.peak_device_mb is None else round(self.peak_device_mb, 1)
         return {"images": len(self.x), "dim": int(self.x.shape[1]), "layer_dims": list(self.layer_dims),
                 "seconds": round(self.seconds, 2), "images_per_s": round(self.images_per_s, 1),
-                "feature_mb": round(self.x.nbytes / 2**20, 1), "peak_rss_mb": round(self.peak_rss_mb, 1),
-                "peak_device_mb": None if self.peak_device_mb is None else round(self.peak_device_mb, 1),
+                "feature_mb": round(self.x.nbytes / 2**20, 1),
+                "peak_memory_mb": round(self.peak_memory_mb, 1), "peak_device_mb": device_mb,
                 "bn_stats": self.bn_stats}
 
 
@@ -91,7 +92,7 @@ def pooled_features(d: Discriminator, x: torch.Tensor, grid: int = 4) -> torch.T
 
 def uint8_to_float(batch: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """uint8 NHWC images -> float NCHW in [-1, 1], D's input range (Paper §4)."""
-    x = torch.from_numpy(np.ascontiguousarray(batch)).to(device)  # (N, H, W, 3) uint8
+    x = torch.from_numpy(np.array(batch, dtype=np.uint8)).to(device)  # (N, H, W, 3) uint8, a writable copy
     return x.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)  # (N, 3, H, W) float
 
 
@@ -102,7 +103,7 @@ def _batches(n: int, batch_size: int, desc: str | None):
 
 def with_train_set_bn(d: Discriminator, images, batch_size: int = 256, device="cpu",
                       desc: str | None = "BN statistics") -> Discriminator:
-    """A copy of D in eval mode whose BatchNorm uses statistics averaged over `images` (authors' §5.2 code)."""
+    """A copy of D in eval mode, BatchNorm statistics averaged over `images` (authors' §5.2 code)."""
     d = copy.deepcopy(d).to(device)
     norms = [m for m in d.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     for m in norms:
@@ -129,13 +130,16 @@ def prepare_bn(d: Discriminator, cfg: FeatureConfig, bn_images=None, device="cpu
     return d.train() if cfg.bn_stats == "batch" else d.eval()
 
 
-def _rss_mb() -> float:
-    try:  # Linux: current resident set size
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-        return pages * resource.getpagesize() / 2**20
-    except (OSError, IndexError, ValueError):  # elsewhere: the lifetime peak (KiB on Linux, bytes on macOS)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak / 2**20 if peak > 2**32 else peak / 2**10
+def _memory_mb() -> float:
+    """Anonymous resident memory (Linux RssAnon: excludes memory-mapped caches), else the peak RSS."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return peak / 2**20 if peak > 2**32 else peak / 2**10
 
 
 def extract(d: Discriminator, images, cfg: FeatureConfig | None = None, bn_images=None,
@@ -160,22 +164,22 @@ def extract(d: Discriminator, images, cfg: FeatureConfig | None = None, bn_image
         x = np.empty((n, dim), np.float32)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    peak = _rss_mb()
+    peak = _memory_mb()
     with torch.no_grad():
         for start in _batches(n, cfg.batch_size, desc):
             batch = uint8_to_float(images[start:start + cfg.batch_size], device)  # (B, 3, H, W)
             x[start:start + len(batch)] = pooled_features(net, batch, cfg.grid).cpu().numpy()  # (B, dim)
-            peak = max(peak, _rss_mb())
+            peak = max(peak, _memory_mb())
     if out is not None:
         x.flush()
     device_mb = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-    return FeatureSet(x=x, layer_dims=dims, seconds=time.perf_counter() - start_time, peak_rss_mb=peak,
+    return FeatureSet(x=x, layer_dims=dims, seconds=time.perf_counter() - start_time, peak_memory_mb=peak,
                       peak_device_mb=device_mb, bn_stats=cfg.bn_stats)
 
 
 def extract_parts(d: Discriminator, parts: dict, cfg: FeatureConfig | None = None, bn_images=None,
                   device: torch.device | str = "cpu") -> dict[str, FeatureSet]:
-    """Features of several image arrays (train, val, test) under ONE set of BatchNorm statistics (Paper §5)."""
+    """Features of several image arrays (train, val, test) under ONE set of BatchNorm statistics (§5)."""
     cfg = cfg or FeatureConfig()
     net = prepare_bn(d, cfg, bn_images, device)
     return {name: extract(net, images, cfg, device=device, desc=f"features: {name}", bn_ready=True)
@@ -203,7 +207,8 @@ def load_discriminator(path: str | Path, device: torch.device | str = "cpu") -> 
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(ckpt, dict) or not {"config", "D"} <= set(ckpt):
         keys = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise ValueError(f"{path} is not a dcgan_lib checkpoint: expected keys 'config', 'G', 'D', got {keys}")
+        raise ValueError(f"{path} is not a dcgan_lib checkpoint: expected keys 'config', 'G', 'D', "
+                         f"got {keys}")
     d = Discriminator(config_from_dict(ckpt["config"]))
     d.load_state_dict(ckpt["D"])
     return d.to(device).eval()

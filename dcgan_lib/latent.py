@@ -5,6 +5,7 @@ called through `generate`, so the functions test on tiny nets.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,15 @@ def generate(G: nn.Module, z: torch.Tensor, batch_size: int = 256) -> torch.Tens
     device = next(G.parameters()).device
     out = [G(z[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(z), batch_size)]
     return torch.cat(out)  # n x 3 x H x W
+
+
+def fingerprint(net: nn.Module) -> str:
+    """A short hash of a net's parameters: ties committed picks and boxes to the model they were made on."""
+    h = hashlib.sha256()
+    for name, p in sorted(net.named_parameters()):
+        h.update(name.encode())
+        h.update(p.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:12]
 
 
 # ----------------------------------------------------------------------------- interpolation

@@ -1,0 +1,748 @@
+"""The L2-SVM protocols of Tables 1 and 2 and their baselines (Paper §5.1-5.2).
+
+A linear L2-SVM (LinearSVC: squared hinge, L2 penalty) on standardised D features, C picked on a
+validation split; a torch solver of the same objective for GPUs; class-balanced label draws; the
+SVHN splits of the paper (online) and of the offline mirror; and the baselines: pixel KNN, the
+1-layer K-means network of Coates & Ng, and the same CNN trained with labels only.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.cluster import MiniBatchKMeans
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.svm import LinearSVC
+from torch import nn
+from tqdm.auto import tqdm
+
+from dcgan_lib import data, nets, results
+from dcgan_lib.features import FeatureConfig, FeatureSet, extract, extract_parts, prepare_bn, uint8_to_float
+from dcgan_lib.profiles import Profile
+from dcgan_lib.results import stopwatch
+
+SOLVERS = ("sklearn", "torch")
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """Sizes of one profile's probe runs (the paper's values in `paper`)."""
+
+    cifar_train: int | None  # CIFAR-10 train images (class-balanced), None: all 50,000
+    cifar_test: int | None  # CIFAR-10 test images, None: all 10,000
+    cifar_val: int  # validation images split off the CIFAR-10 train images to pick C
+    c_grid: tuple[float, ...]  # C values tried on the validation split
+    n_labels: int = 1000  # Paper §5.2: 1000 class-balanced labels
+    n_draws: int = 100  # draws of those labels for the test error (authors: 100)
+    n_select_draws: int = 10  # draws per C when picking C (authors: 10)
+    svhn_sizes: tuple[int, int, int] = (3000, 2000, 5000)  # offline: label pool, validation, test
+    svhn_val: int = 10_000  # paper protocol: validation split off SVHN train
+    kmeans_k: int = 1600  # Coates & Ng's centroids (4 x K features)
+    kmeans_patches: int = 400_000
+    cnn_trials: int = 64  # Paper §5.2: 64 random-search trials
+    cnn_epochs: int = 100
+    knn_draws: int = 10
+    full_extraction: bool = True  # time D's features on all 60,000 CIFAR-10 images
+
+
+def settings_for(profile: Profile) -> ProbeSettings:
+    """The probe sizes of a profile: smoke (seconds), cpu (minutes on 2 cores) or paper (Paper §5)."""
+    grid = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+    if profile.name == "smoke":
+        return ProbeSettings(cifar_train=profile.probe_train, cifar_test=profile.probe_test, cifar_val=50,
+                             c_grid=(1e-3, 1e-2, 1e-1), n_labels=100, n_draws=3, n_select_draws=2,
+                             svhn_sizes=(300, 100, 200), kmeans_k=16, kmeans_patches=5_000, cnn_trials=2,
+                             cnn_epochs=2, knn_draws=2, full_extraction=False)
+    if profile.name == "cpu":
+        return ProbeSettings(cifar_train=profile.probe_train, cifar_test=profile.probe_test, cifar_val=2000,
+                             c_grid=grid, n_draws=20, n_select_draws=3, kmeans_k=400, kmeans_patches=100_000,
+                             cnn_trials=8, cnn_epochs=30, knn_draws=5)
+    return ProbeSettings(cifar_train=profile.probe_train, cifar_test=profile.probe_test, cifar_val=10_000,
+                         c_grid=grid)
+
+
+# --- standardisation ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Standardizer:
+    """Per-feature mean and scale fitted on training features only (Paper §5; authors: train-set statistics)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray, chunk: int = 4096) -> Standardizer:
+        """Mean and standard deviation of each column, accumulated in float64 chunk by chunk."""
+        total, squares = np.zeros(x.shape[1]), np.zeros(x.shape[1])
+        for start in range(0, len(x), chunk):
+            part = np.asarray(x[start:start + chunk], np.float64)
+            total += part.sum(0)
+            squares += (part ** 2).sum(0)
+        mean = total / len(x)
+        std = np.sqrt(np.maximum(squares / len(x) - mean ** 2, 0.0))
+        scale = np.where(std > 1e-6 * max(std.max(), 1e-12), std, 1.0)  # constant features stay 0
+        return cls(mean.astype(np.float32), scale.astype(np.float32))
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """(x - mean) / scale as a new float32 array."""
+        return (np.asarray(x, np.float32) - self.mean) / self.scale
+
+
+def standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """Standardise train and every other array with the train statistics."""
+    scaler = Standardizer.fit(train)
+    return [scaler.transform(train)] + [scaler.transform(x) for x in others]
+
+
+# --- the L2-SVM ----------------------------------------------------------------------------------
+
+class TorchL2SVM:
+    """One-vs-rest L2-SVM with LinearSVC's exact objective, solved in torch by L-BFGS (fast on a GPU).
+
+    Per class k: 0.5 |w_k|^2 + 0.5 b_k^2 + C sum_i max(0, 1 - t_ik (w_k.x_i + b_k))^2, t_ik = +-1;
+    the bias is penalised like liblinear's (intercept_scaling=1).
+    """
+
+    def __init__(self, C: float = 1.0, max_iter: int = 1000, device: torch.device | str = "cpu"):
+        self.C, self.max_iter, self.device = C, max_iter, torch.device(device)
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> TorchL2SVM:
+        """Minimise the objective from zero weights; the problem is convex, so the start is irrelevant."""
+        self.classes_ = np.unique(y)
+        x_t = torch.as_tensor(np.asarray(x, np.float32), device=self.device)  # (n, d)
+        y_idx = torch.as_tensor(np.searchsorted(self.classes_, y), device=self.device)
+        n, k = len(x_t), len(self.classes_)
+        if k == 2:  # one decision function, +1 for the second class, as sklearn does
+            targets = (y_idx == 1).float().unsqueeze(1) * 2 - 1  # (n, 1)
+        else:
+            targets = F.one_hot(y_idx, k).float() * 2 - 1  # (n, k)
+        w = torch.zeros(x_t.shape[1] + 1, targets.shape[1], device=self.device, requires_grad=True)
+        opt = torch.optim.LBFGS([w], lr=1, max_iter=self.max_iter, history_size=20,
+                                tolerance_grad=1e-9, tolerance_change=1e-12, line_search_fn="strong_wolfe")
+        scale = 1.0 / (self.C * n)  # objective / (C n): same minimiser, better conditioned
+
+        def closure():
+            opt.zero_grad()
+            margin = x_t @ w[:-1] + w[-1]  # (n, k)
+            loss = 0.5 * scale * w.pow(2).sum() + (1 - targets * margin).clamp_min(0).pow(2).sum() / n
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        self.coef_ = w[:-1].detach().T.cpu().numpy()  # (k, d)
+        self.intercept_ = w[-1].detach().cpu().numpy()  # (k,)
+        return self
+
+    def decision_function(self, x: np.ndarray) -> np.ndarray:
+        """Margins w.x + b of every class."""
+        scores = np.asarray(x, np.float32) @ self.coef_.T + self.intercept_
+        return scores[:, 0] if scores.shape[1] == 1 else scores
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The class with the largest margin (one-vs-rest)."""
+        scores = self.decision_function(x)
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(int)]
+        return self.classes_[scores.argmax(1)]
+
+
+def make_svm(C: float, solver: str = "sklearn", device: torch.device | str = "cpu"):
+    """An L2-SVM: sklearn's LinearSVC (squared hinge, L2) or the torch solver of the same objective (Paper §5)."""
+    if solver == "sklearn":
+        return LinearSVC(C=C, loss="squared_hinge", penalty="l2", dual="auto", max_iter=2000)
+    if solver == "torch":
+        return TorchL2SVM(C=C, device=device)
+    raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+
+
+def svm_accuracy(x_train, y_train, x_eval, y_eval, C: float, solver: str = "sklearn",
+                 device: torch.device | str = "cpu") -> float:
+    """Fit an L2-SVM on (x_train, y_train) and return its accuracy on (x_eval, y_eval)."""
+    model = make_svm(C, solver, device).fit(x_train, y_train)
+    return float((model.predict(x_eval) == y_eval).mean())
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The C chosen on validation and the validation accuracy of every C tried."""
+
+    C: float
+    val_accuracy: dict[float, float]
+
+
+def select_c(x_train, y_train, x_val, y_val, c_grid, solver: str = "sklearn",
+             device: torch.device | str = "cpu") -> Selection:
+    """Pick C by validation accuracy; ties go to the smaller C (more regularised) (Paper §5.2)."""
+    scores = {c: svm_accuracy(x_train, y_train, x_val, y_val, c, solver, device)
+              for c in tqdm(sorted(c_grid), desc="C on validation", leave=False)}
+    best = max(scores.values())
+    return Selection(C=min(c for c, s in scores.items() if s == best), val_accuracy=scores)
+
+
+# --- label draws and the SVHN splits -------------------------------------------------------------
+
+def class_balanced_draw(labels: np.ndarray, n: int, rng: np.random.Generator,
+                        pool: np.ndarray | None = None) -> np.ndarray:
+    """n indices (from `pool`, default all), n / classes of each class, without replacement (Paper §5.2)."""
+    labels = np.asarray(labels)
+    pool = np.arange(len(labels)) if pool is None else np.asarray(pool)
+    classes = np.unique(labels[pool])
+    if n % len(classes):
+        raise ValueError(f"cannot draw {n} class-balanced examples from {len(classes)} classes")
+    per = n // len(classes)
+    picks = []
+    for c in classes:
+        members = pool[labels[pool] == c]
+        if len(members) < per:
+            raise ValueError(f"class {c} has {len(members)} examples in the pool, {per} needed; "
+                             "use a larger pool or fewer labels")
+        picks.append(rng.choice(members, per, replace=False))
+    return np.sort(np.concatenate(picks))
+
+
+@dataclass(frozen=True)
+class Split:
+    """Index sets of one protocol: labelled draws come from `pool`, C is picked on `val`, error is on `test`."""
+
+    pool: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    protocol: str
+    description: str
+
+
+def offline_svhn_split(n_labelled: int, sizes: tuple[int, int, int], seed: int = 0) -> Split:
+    """Offline protocol: pool, validation and test are disjoint parts of the mirror's labelled test digits."""
+    n_pool, n_val, n_test = sizes
+    if n_pool + n_val + n_test > n_labelled:
+        raise ValueError(f"pool + val + test = {n_pool + n_val + n_test} > {n_labelled} labelled digits")
+    order = np.random.default_rng(seed).permutation(n_labelled)
+    pool, val, test = np.split(order[:n_pool + n_val + n_test], [n_pool, n_pool + n_val])
+    description = (f"offline: D on the mirror's unlabelled train digits; labels drawn from {n_pool:,} and C "
+                   f"picked on {n_val:,} of the first 10,000 official test digits; error on a disjoint "
+                   f"{n_test:,} of them")
+    return Split(np.sort(pool), np.sort(val), np.sort(test), "offline", description)
+
+
+def paper_svhn_split(n_train: int, n_test: int, n_val: int = 10_000, seed: int = 0) -> Split:
+    """Paper protocol: 10,000 validation digits split off SVHN train, labels drawn from the rest (Paper §5.2).
+
+    `pool` and `val` index the train split; `test` indexes the official test split.
+    """
+    order = np.random.default_rng(seed).permutation(n_train)
+    description = (f"paper: D on SVHN train without labels; {n_val:,} validation digits split off train, "
+                   f"labels drawn from the other {n_train - n_val:,}; error on the {n_test:,} official test digits")
+    return Split(np.sort(order[n_val:]), np.sort(order[:n_val]), np.arange(n_test), "paper", description)
+
+
+@dataclass(frozen=True)
+class DrawResult:
+    """Test error of an L2-SVM over many class-balanced label draws (Paper §5.2: mean +- 1.96 std)."""
+
+    C: float
+    val_error_by_c: dict[float, float]
+    test_errors: tuple[float, ...]
+
+    @property
+    def mean(self) -> float:
+        """Mean test error over the draws."""
+        return float(np.mean(self.test_errors))
+
+    @property
+    def ci95(self) -> float:
+        """1.96 standard deviations of the test error over draws, as the authors report."""
+        return float(1.96 * np.std(self.test_errors))
+
+
+def svm_over_draws(x_pool, y_pool, x_val, y_val, x_test, y_test, settings: ProbeSettings,
+                   solver: str = "sklearn", device: torch.device | str = "cpu", seed: int = 0) -> DrawResult:
+    """The authors' SVHN protocol: C by mean validation error over draws, then test error over many draws."""
+    rng = np.random.default_rng(seed)
+    val_error = {}
+    for c in tqdm(sorted(settings.c_grid), desc="C over draws", leave=False):
+        errs = []
+        for _ in range(settings.n_select_draws):
+            idx = class_balanced_draw(y_pool, settings.n_labels, rng)
+            errs.append(1 - svm_accuracy(x_pool[idx], y_pool[idx], x_val, y_val, c, solver, device))
+        val_error[c] = float(np.mean(errs))
+    best_c = min(val_error, key=lambda c: (val_error[c], c))
+    test_errors = []
+    for _ in tqdm(range(settings.n_draws), desc="test draws", leave=False):
+        idx = class_balanced_draw(y_pool, settings.n_labels, rng)
+        test_errors.append(1 - svm_accuracy(x_pool[idx], y_pool[idx], x_test, y_test, best_c, solver, device))
+    return DrawResult(C=best_c, val_error_by_c=val_error, test_errors=tuple(test_errors))
+
+
+# --- baselines: pixel KNN ------------------------------------------------------------------------
+
+def knn_over_draws(x_pool, y_pool, x_val, y_val, x_test, y_test, n_labels: int, draws: int,
+                   ks: tuple[int, ...] = (1, 3, 5, 9), seed: int = 0) -> dict:
+    """Pixel-space KNN on class-balanced label draws, k picked on validation (Table 2's weakest baseline)."""
+    rng = np.random.default_rng(seed)
+    flat = [np.asarray(x, np.float32).reshape(len(x), -1) / 255 for x in (x_pool, x_val, x_test)]
+    val_err, test_err, chosen = [], [], []
+    for _ in tqdm(range(draws), desc="KNN draws", leave=False):
+        idx = class_balanced_draw(y_pool, n_labels, rng)
+        fits = {k: KNeighborsClassifier(k).fit(flat[0][idx], y_pool[idx]) for k in ks}
+        errs = {k: float((m.predict(flat[1]) != y_val).mean()) for k, m in fits.items()}
+        k = min(errs, key=lambda k: (errs[k], k))
+        chosen.append(k)
+        val_err.append(errs[k])
+        test_err.append(float((fits[k].predict(flat[2]) != y_test).mean()))
+    return {"test_error": float(np.mean(test_err)), "test_error_ci95": float(1.96 * np.std(test_err)),
+            "val_error": float(np.mean(val_err)), "k": chosen, "draws": draws}
+
+
+# --- baselines: Coates & Ng's 1-layer K-means network ----------------------------------------------
+
+@dataclass(frozen=True)
+class KMeansConfig:
+    """Coates & Ng (2011) single-layer network: 6x6 whitened patches, triangle code, 4-quadrant sum pooling."""
+
+    k: int = 1600
+    patch: int = 6
+    n_patches: int = 400_000
+    norm_eps: float = 10.0  # per-patch contrast normalisation, pixels in 0..255
+    whiten_eps: float = 0.1  # ZCA whitening
+    batch_size: int = 64
+
+
+class KMeansEncoder:
+    """Fitted whitening and centroids; `encode` maps uint8 images to 4 K pooled triangle features."""
+
+    def __init__(self, cfg: KMeansConfig, mean: torch.Tensor, whiten: torch.Tensor, centroids: torch.Tensor):
+        self.cfg, self.mean, self.whiten, self.centroids = cfg, mean, whiten, centroids
+
+    def _patches(self, images: np.ndarray, device) -> torch.Tensor:
+        x = uint8_to_float(images, device).add_(1).mul_(127.5)  # (B, 3, H, W) in 0..255
+        p = F.unfold(x, self.cfg.patch).transpose(1, 2)  # (B, L, 3 * patch * patch), L patches per image
+        p = (p - p.mean(-1, keepdim=True)) / (p.var(-1, keepdim=True) + self.cfg.norm_eps).sqrt()
+        return (p - self.mean.to(device)) @ self.whiten.to(device)  # (B, L, D) whitened
+
+    def encode(self, images: np.ndarray, device: torch.device | str = "cpu") -> np.ndarray:
+        """Triangle activations max(0, mean_k z - z_k), summed over the 4 image quadrants (Coates & Ng)."""
+        c = self.centroids.to(device)  # (K, D)
+        side = images.shape[1] - self.cfg.patch + 1  # patch positions per side, 27 for 32 px
+        half = (side + 1) // 2
+        out = np.empty((len(images), 4 * len(c)), np.float32)
+        with torch.no_grad():
+            for start in tqdm(range(0, len(images), self.cfg.batch_size), desc="K-means encode", leave=False):
+                p = self._patches(images[start:start + self.cfg.batch_size], device)  # (B, L, D)
+                z = torch.cdist(p, c.expand(len(p), -1, -1))  # (B, L, K) distances
+                f = (z.mean(-1, keepdim=True) - z).clamp_min_(0)  # (B, L, K) triangle code
+                f = f.view(len(p), side, side, -1)  # (B, side, side, K)
+                quads = [f[:, :half, :half], f[:, :half, half:], f[:, half:, :half], f[:, half:, half:]]
+                out[start:start + len(p)] = torch.cat([q.sum((1, 2)) for q in quads], 1).cpu().numpy()  # (B, 4K)
+        return out
+
+
+def fit_kmeans(images: np.ndarray, cfg: KMeansConfig, seed: int = 0,
+               device: torch.device | str = "cpu") -> KMeansEncoder:
+    """Random patches -> contrast normalise -> ZCA whiten -> MiniBatchKMeans centroids (Coates & Ng 2011)."""
+    rng = np.random.default_rng(seed)
+    n_img = min(len(images), cfg.n_patches)
+    per_image = math.ceil(cfg.n_patches / n_img)
+    chosen = np.sort(rng.choice(len(images), n_img, replace=False))
+    patches = []
+    for start in range(0, n_img, 256):
+        x = uint8_to_float(images[chosen[start:start + 256]], device).add_(1).mul_(127.5)
+        p = F.unfold(x, cfg.patch).transpose(1, 2)  # (B, L, D)
+        pick = torch.as_tensor(rng.integers(0, p.shape[1], (len(p), per_image)), device=p.device)
+        patches.append(torch.gather(p, 1, pick.unsqueeze(-1).expand(-1, -1, p.shape[2])).flatten(0, 1))
+    p = torch.cat(patches)[:cfg.n_patches].double()  # (n_patches, D)
+    p = (p - p.mean(1, keepdim=True)) / (p.var(1, keepdim=True) + cfg.norm_eps).sqrt()
+    mean = p.mean(0)
+    evals, evecs = torch.linalg.eigh(torch.cov((p - mean).T))
+    whiten = evecs @ torch.diag(1 / (evals.clamp_min(0) + cfg.whiten_eps).sqrt()) @ evecs.T  # (D, D) ZCA
+    white = ((p - mean) @ whiten).float().cpu().numpy()
+    km = MiniBatchKMeans(n_clusters=cfg.k, batch_size=max(1024, 2 * cfg.k), n_init=3, random_state=seed)
+    km.fit(white)
+    return KMeansEncoder(cfg, mean.float(), whiten.float(), torch.as_tensor(km.cluster_centers_, dtype=torch.float32))
+
+
+# --- baselines: the same CNN trained with labels only ---------------------------------------------
+
+class SupervisedCNN(nn.Module):
+    """D's conv blocks with a dropout + linear 10-way head instead of the real/fake logit (Paper §5.2)."""
+
+    def __init__(self, cfg: nets.NetConfig, classes: int = 10, dropout: float = 0.0):
+        super().__init__()
+        body = nets.Discriminator(cfg)
+        nets.init_weights(body)
+        self.blocks = body.blocks
+        side = cfg.image_size
+        for _, stride in cfg.d_layers:
+            side //= stride
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(cfg.d_layers[-1][0] * side * side, classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)  # side halves at stride 2
+        return self.head(x)  # (N, classes)
+
+
+@dataclass(frozen=True)
+class CnnHparams:
+    """One random-search trial's hyper-parameters."""
+
+    lr: float
+    beta1: float
+    weight_decay: float
+    dropout: float
+    batch_size: int
+    epochs: int
+
+
+def sample_hparams(rng: np.random.Generator, epochs: int) -> CnnHparams:
+    """Log-uniform learning rate and weight decay, uniform dropout, a batch size from 32/64/128."""
+    return CnnHparams(lr=float(10 ** rng.uniform(-4, -2)), beta1=float(rng.choice([0.5, 0.9])),
+                      weight_decay=float(10 ** rng.uniform(-6, -2)), dropout=float(rng.uniform(0, 0.6)),
+                      batch_size=int(rng.choice([32, 64, 128])), epochs=epochs)
+
+
+def train_cnn(cfg: nets.NetConfig, images: np.ndarray, labels: np.ndarray, hp: CnnHparams, seed: int = 0,
+              device: torch.device | str = "cpu") -> SupervisedCNN:
+    """Train the supervised CNN with Adam on the labelled images only (Paper §5.2 baseline)."""
+    torch.manual_seed(seed)
+    model = SupervisedCNN(cfg, int(labels.max()) + 1, hp.dropout).to(device)
+    opt = torch.optim.Adam(model.parameters(), hp.lr, betas=(hp.beta1, 0.999), weight_decay=hp.weight_decay)
+    rng = np.random.default_rng(seed)
+    y_all = torch.as_tensor(labels, device=device)
+    model.train()
+    for _ in range(hp.epochs):
+        order = rng.permutation(len(images))
+        for start in range(0, len(order), hp.batch_size):
+            idx = np.sort(order[start:start + hp.batch_size])
+            if len(idx) < 2:
+                continue  # BatchNorm needs two examples
+            loss = F.cross_entropy(model(uint8_to_float(images[idx], device)), y_all[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return model.eval()
+
+
+def cnn_error(model: nn.Module, images: np.ndarray, labels: np.ndarray, device: torch.device | str = "cpu",
+              batch_size: int = 512) -> float:
+    """Classification error of a trained CNN."""
+    wrong = 0
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            pred = model(uint8_to_float(images[start:start + batch_size], device)).argmax(1).cpu().numpy()
+            wrong += int((pred != labels[start:start + batch_size]).sum())
+    return wrong / len(images)
+
+
+def random_search(cfg: nets.NetConfig, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
+                  trials: int, epochs: int, seed: int = 0, device: torch.device | str = "cpu") -> dict:
+    """Random hyper-parameter search, each trial scored by validation error (Paper §5.2: 64 trials)."""
+    rng = np.random.default_rng(seed)
+    results, best = [], None
+    for t in tqdm(range(trials), desc="random search", leave=False):
+        hp = sample_hparams(rng, epochs)
+        model = train_cnn(cfg, *train, hp, seed=seed + t, device=device)
+        err = cnn_error(model, *val, device=device)
+        results.append({**asdict(hp), "val_error": err})
+        if best is None or err < best[0]:
+            best = (err, hp, model)
+    return {"val_error": best[0], "hparams": asdict(best[1]), "trials": results, "model": best[2]}
+
+
+
+# --- the two tables: data, rows, records -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Labelled:
+    """uint8 images (N, 32, 32, 3) with int64 labels (N,)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+
+@dataclass(frozen=True)
+class ProbeData:
+    """One protocol's data: fit/draw on `train`, pick C on `val`, measure on `test`."""
+
+    train: Labelled
+    val: Labelled
+    test: Labelled
+    bn_images: np.ndarray  # BatchNorm statistics come from these (never from test images)
+    protocol: str
+    description: str
+    data: dict  # provenance for the record
+
+
+def cifar10_data(settings: ProbeSettings, seed: int = 0) -> ProbeData:
+    """CIFAR-10 train (minus a class-balanced validation split) and test, at the profile's size (Table 1)."""
+    train = data.prepare("cifar10", 32, split="train", limit=settings.cifar_train)
+    test = data.prepare("cifar10", 32, split="test", limit=settings.cifar_test)
+    images, labels = np.asarray(train.images), train.labels
+    val = class_balanced_draw(labels, settings.cifar_val, np.random.default_rng(seed))
+    fit = np.setdiff1d(np.arange(len(images)), val)
+    description = (f"CIFAR-10 ({train.info['source']}): {len(fit):,} train + {len(val):,} validation "
+                   f"(C picked on it, then refit on both) -> {len(test):,} test images")
+    return ProbeData(Labelled(images[fit], labels[fit]), Labelled(images[val], labels[val]),
+                     Labelled(np.asarray(test.images), test.labels), images, "cifar10", description,
+                     _provenance(train.info, test.info))
+
+
+def _provenance(*infos: dict) -> dict:
+    first = infos[0]
+    return {"dataset": first["dataset"], "source": first["source"], "archive": Path(first["path"]).name,
+            "sha256": first.get("sha256"), "splits": {i["split"]: i["n"] for i in infos}}
+
+
+def svhn_data(settings: ProbeSettings, protocol: str = "auto", seed: int = 0) -> ProbeData:
+    """SVHN under the paper protocol (official download) or the offline one (mirror) (Table 2)."""
+    kind = data.find_source("svhn").kind
+    if protocol == "auto":
+        protocol = "paper" if kind == "official" else "offline"
+    if protocol == "paper":
+        if kind != "official":
+            raise ValueError("the paper protocol needs SVHN's labelled train digits, which only the official "
+                             "download has: run `python -m dcgan_lib data fetch svhn --official` online, "
+                             "or use --protocol offline")
+        train, test = data.prepare("svhn", 32, "train"), data.prepare("svhn", 32, "test")
+        split = paper_svhn_split(len(train), len(test), settings.svhn_val, seed)
+        images = np.asarray(train.images)
+        pool = Labelled(images[split.pool], train.labels[split.pool])
+        return ProbeData(pool, Labelled(images[split.val], train.labels[split.val]),
+                         Labelled(np.asarray(test.images), test.labels), pool.images, "paper",
+                         split.description, _provenance(train.info, test.info))
+    if protocol != "offline":
+        raise ValueError(f"protocol must be auto, offline or paper, got {protocol!r}")
+    limit = sum(settings.svhn_sizes) if sum(settings.svhn_sizes) < 10_000 else None
+    labelled = data.prepare("svhn", 32, "test", limit=limit)
+    unlabelled = data.prepare("svhn", 32, "train")
+    if labelled.labels is None:
+        raise ValueError("the SVHN test split has no labels; check the dataset (python -m dcgan_lib data)")
+    split = offline_svhn_split(len(labelled), settings.svhn_sizes, seed)
+    images, labels = np.asarray(labelled.images), labelled.labels
+    parts = [Labelled(images[i], labels[i]) for i in (split.pool, split.val, split.test)]
+    return ProbeData(*parts, np.asarray(unlabelled.images), "offline", split.description,
+                     {**_provenance(labelled.info, unlabelled.info), "split_sizes": list(settings.svhn_sizes),
+                      "split_seed": seed})
+
+
+def svm_row(train: tuple, val: tuple, test: tuple, settings: ProbeSettings, solver: str = "sklearn",
+            device: torch.device | str = "cpu") -> dict:
+    """Standardise on train, pick C on validation, refit on train + validation, test accuracy (Table 1)."""
+    (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = train, val, test
+    x_tr, x_va, x_te = standardize(x_tr, x_va, x_te)
+    sel = select_c(x_tr, y_tr, x_va, y_va, settings.c_grid, solver, device)
+    acc = svm_accuracy(np.concatenate([x_tr, x_va]), np.concatenate([y_tr, y_va]), x_te, y_te, sel.C, solver, device)
+    return {"accuracy": acc, "C": sel.C, "val_accuracy": {str(c): a for c, a in sel.val_accuracy.items()},
+            "solver": solver, "features": int(x_tr.shape[1])}
+
+
+def d_features(d: nets.Discriminator, pdata: ProbeData, device: torch.device | str = "cpu",
+               cfg: FeatureConfig | None = None) -> dict[str, FeatureSet]:
+    """D's 4x4-pooled features of the train, val and test parts, BatchNorm from `bn_images` (Paper §5)."""
+    parts = {"train": pdata.train.images, "val": pdata.val.images, "test": pdata.test.images}
+    return extract_parts(d, parts, cfg or FeatureConfig(), bn_images=pdata.bn_images, device=device)
+
+
+def d_row_cifar10(d: nets.Discriminator, pdata: ProbeData, settings: ProbeSettings, model: str,
+                  paper_model: str | None = None, solver: str = "sklearn", device: torch.device | str = "cpu",
+                  note: str = "") -> dict:
+    """One Table 1 row for a discriminator: features -> L2-SVM -> CIFAR-10 test accuracy (Paper §5.1)."""
+    feats = d_features(d, pdata, device)
+    row = svm_row((feats["train"].x, pdata.train.labels), (feats["val"].x, pdata.val.labels),
+                  (feats["test"].x, pdata.test.labels), settings, solver, device)
+    extraction = {name: f.summary() for name, f in feats.items()}
+    return {"model": model, "paper_model": paper_model, "value": row["accuracy"], **row,
+            "max_units": max(c for c, _ in d.cfg.d_layers), "extraction": extraction, "note": note}
+
+
+def kmeans_row_cifar10(pdata: ProbeData, settings: ProbeSettings, solver: str = "sklearn",
+                       device: torch.device | str = "cpu", seed: int = 0) -> dict:
+    """Table 1's 1-layer K-means row (Coates & Ng), at the profile's number of centroids."""
+    cfg = KMeansConfig(k=settings.kmeans_k, n_patches=settings.kmeans_patches)
+    encoder = fit_kmeans(pdata.train.images, cfg, seed, device)
+    feats = [encoder.encode(part.images, device) for part in (pdata.train, pdata.val, pdata.test)]
+    row = svm_row((feats[0], pdata.train.labels), (feats[1], pdata.val.labels), (feats[2], pdata.test.labels),
+                  settings, solver, device)
+    return {"model": f"1 layer K-means (K={cfg.k}) + L2-SVM", "paper_model": "1 layer K-means",
+            "value": row["accuracy"], **row, "max_units": cfg.k,
+            "note": f"{cfg.patch}x{cfg.patch} whitened patches, {cfg.n_patches:,} for MiniBatchKMeans, "
+                    "triangle code, 4-quadrant sum pooling"}
+
+
+def compare_solvers(train: tuple, test: tuple, C: float, device: torch.device | str = "cpu") -> dict:
+    """Test accuracy of sklearn's LinearSVC and the torch solver on the same standardised features."""
+    (x_tr, y_tr), (x_te, y_te) = train, test
+    x_tr, x_te = standardize(x_tr, x_te)
+    out = {}
+    for solver in SOLVERS:
+        with stopwatch() as t:
+            out[solver] = svm_accuracy(x_tr, y_tr, x_te, y_te, C, solver, device)
+        out[f"{solver}_s"] = round(t(), 2)
+    out["difference_points"] = 100 * abs(out["torch"] - out["sklearn"])
+    return out
+
+
+def extraction_benchmark(d: nets.Discriminator, device: torch.device | str = "cpu",
+                         out_dir: Path | None = None) -> dict:
+    """Time and peak memory of D's features for all 60,000 CIFAR-10 images, streamed to disk (Paper §5.1)."""
+    out_dir = Path(out_dir) if out_dir is not None else results.ROOT / "runs" / "features"
+    train, test = data.prepare("cifar10", 32, "train"), data.prepare("cifar10", 32, "test")
+    cfg = FeatureConfig()
+    net = prepare_bn(d, cfg, train.images, device)
+    sets = [extract(net, part.images, cfg, device=device, out=out_dir / f"cifar10_{part.info['split']}.npy",
+                    desc=f"features: cifar10 {part.info['split']}", bn_ready=True) for part in (train, test)]
+    summary = {"images": sum(len(f.x) for f in sets), "dim": int(sets[0].x.shape[1]),
+               "seconds": round(sum(f.seconds for f in sets), 1),
+               "feature_mb": round(sum(f.x.nbytes for f in sets) / 2**20, 1),
+               "peak_memory_mb": round(max(f.peak_memory_mb for f in sets), 1),
+               "peak_device_mb": sets[0].summary()["peak_device_mb"], "stored_as": "float32 .npy memmap"}
+    summary["images_per_s"] = round(summary["images"] / max(summary["seconds"], 1e-9), 1)
+    for f in sets:
+        path = Path(f.x.filename)
+        del f
+        path.unlink(missing_ok=True)  # measured, not kept: 60,000 x dim float32 is large
+    return summary
+
+
+def paper_table1() -> list[dict]:
+    """Table 1 of the paper: CIFAR-10 accuracy and max # feature units (Paper §5.1)."""
+    rows = [("1 layer K-means", 0.806, 4800), ("3 layer K-means, learned RF", 0.820, 3200),
+            ("View invariant K-means", 0.819, 6400), ("Exemplar CNN", 0.843, 1024),
+            ("DCGAN (ours) + L2-SVM", 0.828, 512)]
+    return [{"model": m, "value": v, "max_units": u} for m, v, u in rows]
+
+
+def paper_table2() -> list[dict]:
+    """Table 2 of the paper: SVHN error with 1000 labels (Paper §5.2)."""
+    rows = [("KNN", 0.7793), ("TSVM", 0.6655), ("M1+KNN", 0.6563), ("M1+TSVM", 0.5433), ("M1+M2", 0.3602),
+            ("SWWAE without dropout", 0.2783), ("SWWAE with dropout", 0.2356), ("DCGAN (ours) + L2-SVM", 0.2248),
+            ("Supervised CNN with the same architecture", 0.2887)]
+    return [{"model": m, "value": v, "note": "validation" if m.startswith("Supervised") else ""} for m, v in rows]
+
+
+def _pct(value: float | None, ci: float | None = None) -> str:
+    if value is None:
+        return "-"
+    return f"{100 * value:.2f}%" + (f" +- {100 * ci:.2f}" if ci is not None else "")
+
+
+def table_markdown(record: dict) -> str:
+    """The paper's rows and ours side by side, as a markdown table (from a record, never typed)."""
+    m = record["metrics"]
+    ours = m["rows"]
+    lines = [f"# {record['name']}", "",
+             f"Ours: profile `{record['profile']}`, {m['description']}.", "",
+             f"| model | paper {m['metric']} | our {m['metric']} | our model, notes |", "|---|---|---|---|"]
+    matched = set()
+    for prow in record["paper"]["rows"]:
+        mine = [r for r in ours if r.get("paper_model") == prow["model"]]
+        matched.update(id(r) for r in mine)
+        paper = _pct(prow["value"]) + (f" ({prow['note']})" if prow.get("note") else "")
+        if not mine:
+            lines.append(f"| {prow['model']} | {paper} | not run | |")
+        for r in mine:
+            lines.append(f"| {prow['model']} | {paper} | {_pct(r['value'], r.get('ci95'))} | "
+                         f"{r['model']}; {r.get('note', '')} |")
+    for r in ours:
+        if id(r) not in matched:
+            lines.append(f"| (extra) {r['model']} | - | {_pct(r['value'], r.get('ci95'))} | {r.get('note', '')} |")
+    lines += ["", f"Data: {record['data'].get('dataset')} from {record['data'].get('source')} "
+              f"({record['data'].get('archive')}, sha256 {str(record['data'].get('sha256'))[:12]}...). "
+              f"Commit {record['commit']}, device {record['device']}, seed {record['seed']}, "
+              f"wall {record['wall_s']} s.", ""]
+    return "\n".join(lines)
+
+
+def write_table(stem: str, *, name: str, profile: str, metric: str, rows: list[dict], paper: list[dict],
+                pdata: ProbeData, seed: int, wall_s: float, device=None, **extra) -> Path:
+    """Write the JSON record and the markdown table beside it (figures/ or runs/smoke/figures)."""
+    metrics = {"metric": metric, "protocol": pdata.protocol, "description": pdata.description, "rows": rows,
+               **extra}
+    path = results.write_record(stem, name=name, profile=profile, metrics=metrics, paper={"rows": paper},
+                                data=pdata.data, seed=seed, wall_s=wall_s, device=device)
+    path.with_suffix(".md").write_text(table_markdown(results.read_record(path)))
+    return path
+
+
+def d_row_svhn(d: nets.Discriminator, pdata: ProbeData, settings: ProbeSettings, solver: str = "sklearn",
+               device: torch.device | str = "cpu", seed: int = 0) -> dict:
+    """Table 2's DCGAN row: D features, C by validation over draws, test error over many draws (Paper §5.2)."""
+    feats = d_features(d, pdata, device)
+    x_pool, x_val, x_test = standardize(feats["train"].x, feats["val"].x, feats["test"].x)
+    res = svm_over_draws(x_pool, pdata.train.labels, x_val, pdata.val.labels, x_test, pdata.test.labels,
+                         settings, solver, device, seed)
+    return {"model": "DCGAN D + L2-SVM", "paper_model": "DCGAN (ours) + L2-SVM", "value": res.mean,
+            "ci95": res.ci95, "C": res.C, "val_error_by_c": {str(c): e for c, e in res.val_error_by_c.items()},
+            "test_errors": list(res.test_errors), "draws": len(res.test_errors), "labels": settings.n_labels,
+            "features": int(x_pool.shape[1]), "solver": solver, "protocol": pdata.protocol,
+            "extraction": {name: f.summary() for name, f in feats.items()},
+            "note": f"{pdata.protocol} protocol, {settings.n_labels} labels, mean +- 1.96 std over "
+                    f"{len(res.test_errors)} draws, C={res.C:g}"}
+
+
+def knn_row_svhn(pdata: ProbeData, settings: ProbeSettings, seed: int = 0) -> dict:
+    """Table 2's KNN row: pixel-space nearest neighbours on the same label draws."""
+    res = knn_over_draws(pdata.train.images, pdata.train.labels, pdata.val.images, pdata.val.labels,
+                         pdata.test.images, pdata.test.labels, settings.n_labels, settings.knn_draws, seed=seed)
+    return {"model": "pixel KNN", "paper_model": "KNN", "value": res["test_error"], "ci95": res["test_error_ci95"],
+            **res, "protocol": pdata.protocol,
+            "note": f"{pdata.protocol} protocol, raw pixels, k on validation, {res['draws']} draws"}
+
+
+def cnn_row_svhn(cfg: nets.NetConfig, pdata: ProbeData, settings: ProbeSettings,
+                 device: torch.device | str = "cpu", seed: int = 0) -> dict:
+    """Table 2's supervised baseline: the same architecture trained on the labels only, random search (§5.2)."""
+    idx = class_balanced_draw(pdata.train.labels, settings.n_labels, np.random.default_rng(seed))
+    search = random_search(cfg, (pdata.train.images[idx], pdata.train.labels[idx]),
+                           (pdata.val.images, pdata.val.labels), settings.cnn_trials, settings.cnn_epochs,
+                           seed, device)
+    test_error = cnn_error(search["model"], pdata.test.images, pdata.test.labels, device)
+    return {"model": f"supervised {cfg.name} (validation error)",
+            "paper_model": "Supervised CNN with the same architecture", "value": search["val_error"],
+            "val_error": search["val_error"], "test_error": test_error, "hparams": search["hparams"],
+            "trials": search["trials"], "protocol": pdata.protocol,
+            "note": f"{pdata.protocol} protocol, {settings.cnn_trials} random-search trials of "
+                    f"{settings.cnn_epochs} epochs on {settings.n_labels} labels; test error {100 * test_error:.2f}%"}
+
+
+def run_table1(d: nets.Discriminator, profile: Profile, *, seed: int = 0, solver: str = "sklearn",
+               device: torch.device | str = "cpu", cifar_d: nets.Discriminator | None = None,
+               baselines: bool = True, d_source: str = "tiny_imagenet") -> Path:
+    """Table 1 end to end: every row, the record and the markdown table (Paper §5.1)."""
+    settings = settings_for(profile)
+    with stopwatch() as elapsed:
+        pdata = cifar10_data(settings, seed)
+        rows = [d_row_cifar10(d, pdata, settings, f"DCGAN D trained on {d_source}", "DCGAN (ours) + L2-SVM",
+                              solver, device, note=f"width {profile.width:g}, BN: train-set statistics")]
+        if baselines:
+            _, random_d = nets.build(d.cfg, seed=seed)
+            rows.append(d_row_cifar10(random_d, pdata, settings, "random D (untrained) + L2-SVM", None, solver,
+                                      device, note="same architecture, N(0, 0.02) weights"))
+            if cifar_d is not None:
+                rows.append(d_row_cifar10(cifar_d, pdata, settings, "DCGAN D trained on CIFAR-10 + L2-SVM",
+                                          None, solver, device, note="D has seen the CIFAR-10 train images"))
+            rows.append(kmeans_row_cifar10(pdata, settings, solver, device, seed))
+        extra = {}
+        if settings.full_extraction:
+            extra["extraction_60k"] = extraction_benchmark(d, device)
+    return write_table("table1_cifar10", name="Table 1: CIFAR-10 accuracy, D features + L2-SVM (Paper §5.1)",
+                       profile=profile.name, metric="accuracy", rows=rows, paper=paper_table1(), pdata=pdata,
+                       seed=seed, wall_s=elapsed(), device=device, **extra)
+
+
+def run_table2(d: nets.Discriminator, profile: Profile, *, protocol: str = "auto", seed: int = 0,
+               solver: str = "sklearn", device: torch.device | str = "cpu", baselines: bool = True) -> Path:
+    """Table 2 end to end under the paper or the offline protocol: rows, record, markdown (Paper §5.2)."""
+    settings = settings_for(profile)
+    with stopwatch() as elapsed:
+        pdata = svhn_data(settings, protocol, seed)
+        rows = [d_row_svhn(d, pdata, settings, solver, device, seed)]
+        if baselines:
+            rows.append(knn_row_svhn(pdata, settings, seed))
+            rows.append(cnn_row_svhn(d.cfg, pdata, settings, device, seed))
+    return write_table("table2_svhn", name="Table 2: SVHN error with 1000 labels, D features + L2-SVM (Paper §5.2)",
+                       profile=profile.name, metric="error", rows=rows, paper=paper_table2(), pdata=pdata,
+                       seed=seed, wall_s=elapsed(), device=device)

@@ -1,0 +1,123 @@
+"""A trained model's history: its run record, loss log, per-epoch snapshots and their plots (Paper §4).
+
+The trainer writes log.csv (loss_d, loss_g, D(x), D(G(z)), images/s every few steps), run.json
+(wall time, throughput, data provenance) and snapshots/G_epoch<N>.pt after every pass over the
+data. Figs. 2 and 3 are samples of the epoch-1 and epoch-5 snapshots.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from dcgan_lib import profiles, store, train
+
+
+def run_dir(dataset: str, variant: str, profile: str) -> Path:
+    """The store's folder of a model (runs/models/<dataset>_<variant>_<profile>)."""
+    return store.model_dir(dataset, variant, profile)
+
+
+def run_record(folder: str | Path) -> dict:
+    """run.json of a run folder, or a clear error saying how to make it."""
+    path = Path(folder) / "run.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: train the model first (store.get_model or "
+                                "`python -m dcgan_lib train ...`)")
+    return json.loads(path.read_text())
+
+
+def steps_per_epoch(record: dict) -> int:
+    """Optimizer steps in one pass over the training images (the trainer drops the last partial batch)."""
+    cfg = record["train_config"]
+    return max(1, int(record["metrics"]["images"]) // int(cfg["batch_size"]))
+
+
+def summary(folder: str | Path) -> dict:
+    """Numbers for a figure's record: wall time, images per second, steps, epochs, widths, device, data."""
+    rec = run_record(folder)
+    m, cfg = rec["metrics"], rec["train_config"]
+    return {"run": str(Path(folder) / "run.json"), "train_wall_s": rec["wall_s"],
+            "train_images_per_s": round(float(m["images_per_s"]), 1), "steps": int(m["step"]),
+            "epochs_done": round(float(m["epochs_done"]), 3), "train_images": int(m["images"]),
+            "batch_size": int(cfg["batch_size"]), "width": cfg["width"], "train_device": rec["device"],
+            "train_data": rec["data"], "train_seed": rec["seed"]}
+
+
+def snapshot_epochs(folder: str | Path) -> list[int]:
+    """The epochs after which G's weights were kept (snapshots/G_epoch<N>.pt), ascending."""
+    paths = (Path(folder) / "snapshots").glob("G_epoch*.pt")
+    return sorted(int(p.stem.removeprefix("G_epoch")) for p in paths)
+
+
+def wall_at_epoch(rows: list[dict], epoch: int, per_epoch: int) -> float | None:
+    """Training seconds spent up to the end of `epoch`, read from the log (None if not reached)."""
+    target = epoch * per_epoch
+    steps = np.array([0.0] + [r["step"] for r in rows])
+    walls = np.array([0.0] + [r["wall_s"] for r in rows])
+    return None if target > steps[-1] else float(np.interp(target, steps, walls))
+
+
+def ensure_epochs(dataset: str, variant: str, profile: str, epochs: int, progress: bool = False) -> Path:
+    """Make sure the store's model has a G snapshot after `epochs` passes; train on if it stopped earlier.
+
+    Needed in the smoke profile, whose step cap ends runs before one epoch; the cpu and paper runs
+    already pass 5 epochs (Figs. 2-3), so there this only checks. Returns the run folder.
+    """
+    folder = run_dir(dataset, variant, profile)
+    if epochs in snapshot_epochs(folder):
+        return folder
+    n_images = len(store.load_training_images(dataset, variant, profile))
+    cfg = store.plan(dataset, variant, profile, n_images)
+    need = epochs * (n_images // cfg.batch_size)
+    done = run_record(folder)["metrics"]["step"] if (folder / "run.json").exists() else 0
+    if done >= need:
+        raise FileNotFoundError(f"{folder} trained {done} steps (>= {need}) but kept no snapshot after epoch "
+                                f"{epochs}: it predates per-epoch snapshots. Delete the folder to retrain.")
+    store.train_model(dataset, variant, profiles.resolve_name(profile), steps=need, progress=progress)
+    return folder
+
+
+def smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Moving average over `window` log points (same length; shorter windows at the start)."""
+    values = np.asarray(values, dtype=np.float64)
+    if window <= 1 or len(values) == 0:
+        return values
+    c = np.cumsum(np.insert(values, 0, 0.0))
+    idx = np.arange(1, len(values) + 1)
+    lo = np.maximum(0, idx - window)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
+def training_figure(rows: list[dict], per_epoch: int, title: str = "", window: int = 5,
+                    marks: tuple[int, ...] = ()):
+    """Two panels over epochs: D and G losses; D(x) and D(G(z)). Vertical lines at `marks` (epochs)."""
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        raise ValueError("the training log is empty: train the model first")
+    x = np.array([r["step"] for r in rows]) / per_epoch  # fractional epochs
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for key, label in (("loss_d", "D loss (real + fake BCE)"), ("loss_g", "G loss (non-saturating BCE)")):
+        ax1.plot(x, smooth([r[key] for r in rows], window), label=label)
+    for key, label in (("d_real", "D(x): real judged real"), ("d_fake", "D(G(z)): fake judged real")):
+        ax2.plot(x, smooth([r[key] for r in rows], window), label=label)
+    ax2.set_ylim(0, 1)
+    for ax in (ax1, ax2):
+        for m in marks:
+            ax.axvline(m, color="grey", ls=":", lw=1)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    ax1.set_title("losses" + (f" (moving average of {window} log points)" if window > 1 else ""), fontsize=10)
+    ax2.set_title("discriminator outputs", fontsize=10)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def read(folder: str | Path) -> list[dict]:
+    """The loss log of a run folder (train.read_log), as a list of dicts of floats."""
+    return train.read_log(folder)
