@@ -494,6 +494,19 @@ def _official_present(spec: DatasetSpec, root: Path) -> bool:
     return any(root.iterdir())
 
 
+def status() -> list[dict]:
+    """One row per registered dataset: where it would be read from now (nothing is fetched)."""
+    rows, mirror = [], mirror_root()
+    for name, spec in DATASETS.items():
+        try:
+            where = find_source(name, auto_fetch=False).kind
+        except DatasetMissing:
+            in_mirror = bool(mirror and spec.archive and (mirror / spec.archive).exists())
+            where = "in mirror, not fetched" if in_mirror else "missing"
+        rows.append({"dataset": name, "where": where, "about": spec.about, "licence": spec.licence})
+    return rows
+
+
 def describe(name: str) -> dict:
     """Where a dataset comes from, for records: dataset, source kind, path, checksum."""
     src = find_source(name)

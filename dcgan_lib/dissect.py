@@ -307,7 +307,8 @@ class BoxDrawer:
         if not (0 <= c < self.cols and 0 <= i < len(self.images)):
             return None
         ox, oy = self.origin(i)
-        box = [i, *(int(round(min(max(v - o, 0), self.size))) for v, o in ((x0, ox), (y0, oy), (x1, ox), (y1, oy)))]
+        corners = ((x0, ox), (y0, oy), (x1, ox), (y1, oy))
+        box = [i, *(int(round(min(max(v - o, 0), self.size))) for v, o in corners)]  # clipped to sample i
         if box[3] <= box[1] or box[4] <= box[2]:
             return None
         self.boxes.append(box)

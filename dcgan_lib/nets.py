@@ -211,3 +211,26 @@ def calibrate_batchnorm(g: Generator, batches: int = 50, batch_size: int = 128, 
     for m, momentum in zip(bns, saved, strict=True):
         m.momentum = momentum
     return g.eval()
+
+
+def check_guidelines(g: Generator, d: Discriminator) -> dict[str, bool]:
+    """The five architecture guidelines of Paper §3, checked by inspecting the modules."""
+    def find(module, kind):
+        return [m for m in module.modules() if isinstance(m, kind)]
+
+    pools = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Upsample)
+    g_bn = [any(isinstance(m, nn.BatchNorm2d) for m in b) for b in g.blocks]
+    d_bn = [any(isinstance(m, nn.BatchNorm2d) for m in b) for b in d.blocks]
+    leaky = find(d, nn.LeakyReLU)
+    return {
+        "1. no pooling: strided convs in D, fractionally-strided in G":
+            not find(g, pools) and not find(d, pools) and bool(find(g, nn.ConvTranspose2d)),
+        "2. BatchNorm everywhere except G's output and D's input":
+            g_bn == [True] * (len(g_bn) - 1) + [False] and d_bn == [False] + [True] * (len(d_bn) - 1),
+        "3. no hidden fully connected layers":
+            find(g, nn.Linear) == [g.project] and find(d, nn.Linear) == [d.classify],
+        "4. G: ReLU, Tanh on the output":
+            bool(find(g, nn.ReLU)) and not find(g, nn.LeakyReLU) and isinstance(g.blocks[-1][-1], nn.Tanh),
+        "5. D: LeakyReLU (slope 0.2)":
+            len(leaky) == len(d.blocks) and all(m.negative_slope == 0.2 for m in leaky) and not find(d, nn.ReLU),
+    }

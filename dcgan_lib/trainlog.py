@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dcgan_lib import profiles, store, train
+from dcgan_lib import profiles, results, store, train
 
 
 def run_dir(dataset: str, variant: str, profile: str) -> Path:
@@ -45,6 +45,20 @@ def summary(folder: str | Path) -> dict:
             "train_data": rec["data"], "train_seed": rec["seed"]}
 
 
+def provenance(images) -> dict:
+    """Where a data.ImageSet came from, for records: dataset, split, source, path, checksum, count."""
+    return {k: images.info.get(k) for k in ("dataset", "split", "source", "path", "sha256", "n", "bad")}
+
+
+def write_record(stem: str, *, name: str, profile: str, folder: str | Path, metrics: dict,
+                 paper: dict | None = None, data: dict | None = None, seed: int | None = None,
+                 wall_s: float | None = None, device=None, **extra) -> Path:
+    """results.write_record for a figure made from a trained model, with the run's training summary."""
+    return results.write_record(stem, name=name, profile=profiles.resolve_name(profile), metrics=metrics,
+                                paper=paper, data=data, seed=seed, wall_s=wall_s, device=device,
+                                training=summary(folder), **extra)
+
+
 def snapshot_epochs(folder: str | Path) -> list[int]:
     """The epochs after which G's weights were kept (snapshots/G_epoch<N>.pt), ascending."""
     paths = (Path(folder) / "snapshots").glob("G_epoch*.pt")
@@ -66,6 +80,8 @@ def ensure_epochs(dataset: str, variant: str, profile: str, epochs: int, progres
     already pass 5 epochs (Figs. 2-3), so there this only checks. Returns the run folder.
     """
     folder = run_dir(dataset, variant, profile)
+    if not (folder / "checkpoint.pt").exists():  # first the profile's own run, as store.get_model would
+        store.train_model(dataset, variant, profiles.resolve_name(profile), progress=progress)
     if epochs in snapshot_epochs(folder):
         return folder
     n_images = len(store.load_training_images(dataset, variant, profile))

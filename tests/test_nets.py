@@ -108,3 +108,12 @@ def test_calibrated_sampling_is_deterministic_and_batch_independent():
         together = g(z)[:2]
     assert not g.training
     torch.testing.assert_close(alone, together)
+
+
+def test_check_guidelines_passes_the_variants_and_catches_a_broken_net():
+    g, d = nets.build("lsun64", width=0.125)
+    assert all(nets.check_guidelines(g, d).values())
+    g.blocks[-1].insert(1, nn.BatchNorm2d(3))  # BatchNorm on G's output breaks guideline 2
+    d.blocks[0][-1] = nn.ReLU()  # and a ReLU in D breaks guideline 5
+    checks = nets.check_guidelines(g, d)
+    assert [k[0] for k, ok in checks.items() if not ok] == ["2", "5"]

@@ -16,22 +16,16 @@ def register(sub) -> None:
 
 
 def _names(name: str | None) -> list[str]:
-    if name in (None, "all"):
-        return list(data.DATASETS)
+    if name in (None, "all"):  # LSUN (43 GB) and ImageNet are fetched only when named
+        return [n for n in data.DATASETS if n not in ("lsun_bedroom", "imagenet")]
     data.get_spec(name)  # raises with the valid names
     return [name]
 
 
 def run(args) -> int:
     if args.action == "list":
-        mirror = data.mirror_root()
-        for name, spec in data.DATASETS.items():
-            try:
-                where = data.find_source(name, auto_fetch=False).kind
-            except data.DatasetMissing:
-                in_mirror = bool(mirror and spec.archive and (mirror / spec.archive).exists())
-                where = "in mirror, not fetched" if in_mirror else "missing"
-            print(f"{name:14s} {where:22s} {spec.about}")
+        for row in data.status():
+            print(f"{row['dataset']:14s} {row['where']:22s} {row['about']}")
         return 0
     if args.name is None:
         raise ValueError(f"`data {args.action}` needs a dataset name ({', '.join(data.DATASETS)}, folder:PATH)")
@@ -39,6 +33,13 @@ def run(args) -> int:
     for name in _names(args.name):
         try:
             if args.action == "fetch":
+                if args.name == "all" and not args.official:
+                    try:
+                        src = data.find_source(name)  # already here, or copied from the mirror
+                        print(f"{name}: {src.kind} {src.path}")
+                        continue
+                    except data.DatasetMissing:
+                        pass
                 src = data.fetch(name, official=args.official)
                 print(f"{name}: {src.kind} {src.path}")
             elif args.action == "verify":

@@ -1,0 +1,41 @@
+# Every target bootstraps .venv itself: `make figures` and `make test` are all a fresh machine needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+PROFILE ?= auto
+
+.PHONY: install data test figures lint clean-smoke
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/nbstripout --install --attributes .gitattributes || true
+	touch $@
+
+install: $(STAMP)
+
+# Fetch every dataset that has a source here: the DCGAN_MIRROR archives (checksummed) or the internet.
+data: install
+	$(BIN)/python -m dcgan_lib data fetch all
+
+# Unit tests + every notebook top to bottom in the smoke profile (nbval, lax mode).
+test: data
+	DCGAN_PROFILE=smoke MPLBACKEND=Agg $(BIN)/python -m pytest --nbval-lax --nbval-current-env \
+		--durations=10 tests $(NOTEBOOKS)
+
+# Execute every notebook with papermill in PROFILE (auto: paper on a GPU, else cpu) -> figures/.
+figures: data
+	@mkdir -p runs/notebooks
+	@for nb in $(NOTEBOOKS); do \
+		echo "== $$nb ($(PROFILE))"; \
+		MPLBACKEND=Agg $(BIN)/python -m papermill --log-level WARNING "$$nb" "runs/notebooks/$$(basename $$nb)" \
+			-p profile $(PROFILE) || exit 1; \
+	done
+	$(BIN)/python -m dcgan_lib report
+
+lint: install
+	$(BIN)/ruff check dcgan_lib tests
+	$(BIN)/nbstripout --verify $(NOTEBOOKS)
