@@ -15,7 +15,7 @@ class Lesson:
 
 LESSONS = (
     Lesson("00_course_map", "all", "this map; checks the environment and the data"),
-    Lesson("01_architecture", "§3, Fig. 1", "builds every G and D variant, checks the five guidelines, draws Fig. 1"),
+    Lesson("01_architecture", "§3, Fig. 1", "builds every G and D variant, checks the 5 guidelines, draws Fig. 1"),
     Lesson("02_dedup_autoencoder", "§4.1", "the 3072-128-3072 semantic hash; precision/recall on planted duplicates"),
     Lesson("03_train_bedrooms", "§4.1, Figs. 2-3", "bedroom samples after one epoch and after five; memorisation checks"),
     Lesson("04_train_faces", "§4.2", "OpenCV face detection -> crops -> the faces DCGAN"),

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from dcgan_lib import data
+from dcgan_lib import data, results
 
 
 @dataclass(frozen=True)
@@ -168,10 +168,11 @@ def write_folder(result: FaceScan, folder: str | Path) -> Path:
     return folder
 
 
-def default_folder(name: str) -> Path:
-    """Where the crops of a dataset's photos go: data/faces/<name>/ (gitignored, like all data)."""
+def default_folder(name: str, profile: str | None = None) -> Path:
+    """Where the crops of a dataset's photos go: data/faces/<name>/ (runs/smoke/faces/<name>/ for smoke)."""
     safe = name.replace("folder:", "folder-").replace("/", "_").replace(":", "_").strip("_")
-    return data.data_root() / "faces" / safe
+    root = results.ROOT / "runs" / "smoke" if profile == "smoke" else data.data_root()
+    return root / "faces" / safe
 
 
 def draw_boxes(image: np.ndarray, boxes: np.ndarray, min_face: int) -> np.ndarray:
@@ -190,8 +191,8 @@ def detection_figure(result: FaceScan, cfg: DetectConfig = DetectConfig(), n_cro
     from dcgan_lib import plots
 
     n_photos = max(1, len(result.examples))
-    fig = plt.figure(figsize=(2 * max(n_photos, 4), 8))
-    grid = fig.add_gridspec(2, n_photos, height_ratios=[1, 1.6])
+    fig = plt.figure(figsize=(2 * max(n_photos, 4), 7))
+    grid = fig.add_gridspec(2, n_photos, height_ratios=[1, 2.2])
     for i, (photo_id, image) in enumerate(result.examples):
         ax = fig.add_subplot(grid[0, i])
         ax.imshow(draw_boxes(image, result.boxes[photo_id], cfg.min_face))

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from dcgan_lib import data, nets, profiles, results
-from dcgan_lib.train import Trainer, TrainConfig, load_nets
+from dcgan_lib.train import TrainConfig, Trainer, load_nets
 
 # Passes over the data per (dataset, variant) and profile. The paper: 5 epochs of LSUN
 # (Figs. 2-3), 25 of faces (authors' code); smaller in cpu so the course fits in about an hour.

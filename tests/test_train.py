@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from dcgan_lib import train
-from dcgan_lib.train import Trainer, TrainConfig, TrainingStopped
+from dcgan_lib.train import TrainConfig, Trainer, TrainingStopped
 
 TINY = dict(variant="imagenet32", width=1 / 16, batch_size=8, log_every=1)
 

@@ -1,0 +1,93 @@
+"""README's results section, generated from the JSON records in figures/ (never typed by hand)."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from dcgan_lib.results import ROOT
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+MAP_START, MAP_END = "<!-- course:start -->", "<!-- course:end -->"
+
+
+def course_markdown() -> str:
+    """The course map table from dcgan_lib.course."""
+    from dcgan_lib.course import LESSONS
+
+    rows = [f"| [{x.stem}](notebooks/{x.stem}.ipynb) | {x.paper} | {x.makes} |" for x in LESSONS]
+    return "\n".join(["| notebook | paper | makes |", "|---|---|---|", *rows]) + "\n"
+
+
+def _replace(text: str, start: str, end: str, body: str) -> str:
+    if start not in text or end not in text:
+        raise ValueError(f"README.md has no {start} ... {end} markers")
+    return re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{body}{end}", text, flags=re.S)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, dict)):
+        text = json.dumps(value)
+        return text if len(text) <= 60 else text[:57] + "..."
+    return str(value)
+
+
+def _data(record: dict) -> str:
+    d = record.get("data") or {}
+    if isinstance(d, dict) and d:
+        name = d.get("dataset", "")
+        source = d.get("source", "")
+        return f"{name} ({source})" if source else str(name)
+    return "-"
+
+
+def load_records(folder: Path | None = None) -> list[tuple[Path, dict]]:
+    """Every record in figures/, sorted by file name."""
+    folder = folder or ROOT / "figures"
+    out = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and "metrics" in record:
+            out.append((path, record))
+    return out
+
+
+def results_markdown(folder: Path | None = None) -> str:
+    """A results table (ours beside the paper's, with provenance) and a gallery of the figures."""
+    folder = folder or ROOT / "figures"
+    records = load_records(folder)
+    lines = ["| result | ours | paper | profile | data | device | wall s | commit |", "|---|---|---|---|---|---|---|---|"]
+    for path, r in records:
+        paper = r.get("paper") or {}
+        metrics = r.get("metrics") or {}
+        shared = [k for k in paper if k in metrics]
+        keys = shared or list(metrics)[:3]
+        ours = "; ".join(f"{k}: {_fmt(metrics[k])}" for k in keys) or "-"
+        theirs = "; ".join(f"{k}: {_fmt(paper[k])}" for k in (shared or list(paper)[:3])) or "-"
+        commit = str(r.get("commit", ""))[:8]
+        lines.append(f"| [{r.get('name', path.stem)}](figures/{path.name}) | {ours} | {theirs} | "
+                     f"{r.get('profile', '')} | {_data(r)} | {r.get('device', '')} | "
+                     f"{_fmt(r.get('wall_s')) if r.get('wall_s') is not None else '-'} | {commit} |")
+    tables = sorted(folder.glob("table*.md"))
+    tables += sorted(p for p in folder.glob("*.md") if not p.name.startswith("table"))
+    parts = ["### Every recorded result", "", *lines, ""]
+    for table in tables:
+        parts += [f"### {table.stem}", "", table.read_text().strip(), ""]
+    pngs = sorted(folder.glob("*.png"))
+    if pngs:
+        parts += ["### Gallery", ""]
+        parts += [f"**{p.stem}**\n\n![{p.stem}](figures/{p.name})\n" for p in pngs]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def update_readme(readme: Path | None = None, folder: Path | None = None) -> Path:
+    """Rewrite README.md's generated parts: the course map and the results section."""
+    readme = readme or ROOT / "README.md"
+    text = _replace(readme.read_text(), MAP_START, MAP_END, course_markdown())
+    readme.write_text(_replace(text, START, END, results_markdown(folder)))
+    return readme

@@ -1,0 +1,68 @@
+"""The command line: valid names listed on errors, non-zero exit codes, report generation, model store."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dcgan_lib import report, results, store
+from dcgan_lib.cli import main
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "dcgan_lib", *args], capture_output=True, text=True, env=env)
+
+
+def test_unknown_names_list_the_valid_ones(capsys):
+    assert main(["data", "prepare", "mnist"]) == 2
+    assert "tiny_imagenet" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as err:
+        main(["train", "--dataset", "cifar10", "--variant", "lsun65"])
+    assert err.value.code == 2
+    assert "lsun64" in capsys.readouterr().err
+
+
+def test_missing_dataset_exits_non_zero_naming_the_command(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DCGAN_DATA", str(tmp_path))
+    monkeypatch.delenv("DCGAN_MIRROR", raising=False)
+    assert main(["data", "prepare", "celeba"]) == 2
+    assert "python -m dcgan_lib data fetch celeba" in capsys.readouterr().err
+
+
+def test_data_list_runs():
+    out = run_cli("data", "list")
+    assert out.returncode == 0 and "cifar10" in out.stdout and "lsun_bedroom" in out.stdout
+
+
+def test_report_puts_records_and_paper_numbers_in_readme(tmp_path):
+    figures = tmp_path / "figures"
+    results.write_record("table9_demo", name="demo probe", profile="cpu", metrics={"accuracy": 0.5, "n": 3},
+                         paper={"accuracy": 0.828}, data={"dataset": "cifar10", "source": "mirror"},
+                         seed=0, wall_s=1.5, out_dir=figures)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"x\n{report.MAP_START}\nold\n{report.MAP_END}\n{report.START}\nold\n{report.END}\ny\n")
+    report.update_readme(readme, figures)
+    text = readme.read_text()
+    assert "old" not in text and "demo probe" in text and "accuracy: 0.5" in text and "accuracy: 0.828" in text
+    assert "02_dedup_autoencoder" in text and text.endswith("y\n")
+
+
+def test_store_trains_a_missing_model_once_and_serves_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(results, "ROOT", tmp_path)
+    monkeypatch.setenv("DCGAN_DATA", str(tmp_path / "data"))
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i, img in enumerate(np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)):
+        Image.fromarray(img).save(folder / f"{i}.png")
+    g, d, info = store.get_model(f"folder:{folder}", "imagenet32", "smoke")
+    assert info["step"] == 2  # smoke: 40 images // batch 16 = 2 steps per epoch x 1 epoch (cap 4)
+    record = json.loads((store.model_dir(f"folder:{folder}", "imagenet32", "smoke") / "run.json").read_text())
+    assert record["profile"] == "smoke" and record["metrics"]["images"] == 40
+    z = g.cfg.sample_z(3, torch.Generator().manual_seed(0))
+    first = store.sample(g, z)
+    again, _, _ = store.get_model(f"folder:{folder}", "imagenet32", "smoke")
+    assert first.dtype == np.uint8 and first.shape == (3, 32, 32, 3)
+    np.testing.assert_array_equal(first, store.sample(again, z))  # served from disk, deterministic
