@@ -17,7 +17,7 @@ LESSONS = (
     Lesson("00_course_map", "all", "this map; checks the environment and the data"),
     Lesson("01_architecture", "§3, Fig. 1", "builds every G and D variant, checks the 5 guidelines, draws Fig. 1"),
     Lesson("02_dedup_autoencoder", "§4.1", "the 3072-128-3072 semantic hash; precision/recall on planted duplicates"),
-    Lesson("03_train_bedrooms", "§4.1, Figs. 2-3", "bedroom samples after one epoch and after five; memorisation checks"),
+    Lesson("03_train_bedrooms", "§4.1, Figs. 2-3", "bedroom samples after 1 epoch and after 5; memorisation check"),
     Lesson("04_train_faces", "§4.2", "OpenCV face detection -> crops -> the faces DCGAN"),
     Lesson("05_train_imagenet", "§4.3", "the 32 px ImageNet model behind Table 1"),
     Lesson("06_cifar10_probe", "§5.1, Table 1", "28,672 D features + L2-SVM on CIFAR-10, beside the paper's table"),

@@ -61,7 +61,7 @@ def results_markdown(folder: Path | None = None) -> str:
     """A results table (ours beside the paper's, with provenance) and a gallery of the figures."""
     folder = folder or ROOT / "figures"
     records = load_records(folder)
-    lines = ["| result | ours | paper | profile | data | device | wall s | commit |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| result | ours | paper | profile | data | device | wall s | commit |", "|---" * 8 + "|"]
     for path, r in records:
         paper = r.get("paper") or {}
         metrics = r.get("metrics") or {}
