@@ -74,7 +74,7 @@ def cli_env(tmp_path):
 
 
 def test_sigkill_then_same_command_ends_bitwise_identical(tmp_path, image_folder, cli_env):
-    steps = 60
+    steps = 150
     subprocess.run(_cli(tmp_path / "a", image_folder, steps), env=cli_env, check=True, capture_output=True)
     proc = subprocess.Popen(_cli(tmp_path / "b", image_folder, steps), env=cli_env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
