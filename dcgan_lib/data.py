@@ -120,12 +120,25 @@ def to_float(batch: np.ndarray | torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------
 
 def _tar_items(archive: Path, prefix: str, label_of: Callable[[str], int] | None = None) -> Iterator[Item]:
-    """Image members of a tar.gz under `prefix`, in sorted name order, streamed."""
+    """Image members of a tar.gz under `prefix`, yielded in sorted name order.
+
+    Members are read in archive order (a gzip stream only seeks forward cheaply: reading in
+    name order would decompress from the start at every backward step, hours for Tiny-ImageNet)
+    and held only until every name before them has been yielded, so an archive stored in
+    near-sorted order (Tiny-ImageNet: numeric within a class) buffers a few hundred images.
+    """
     with tarfile.open(archive, "r:gz") as tar:
-        members = sorted((m for m in tar if m.isfile() and m.name.startswith(prefix)
-                          and m.name.lower().endswith(IMAGE_SUFFIXES)), key=lambda m: m.name)
+        members = [m for m in tar.getmembers() if m.isfile() and m.name.startswith(prefix)
+                   and m.name.lower().endswith(IMAGE_SUFFIXES)]
+        order = sorted(m.name for m in members)
+        pending: dict[str, bytes] = {}
+        i = 0
         for m in members:
-            yield m.name, tar.extractfile(m).read(), (label_of(m.name) if label_of else -1)
+            pending[m.name] = tar.extractfile(m).read()
+            while i < len(order) and order[i] in pending:
+                name = order[i]
+                yield name, pending.pop(name), (label_of(name) if label_of else -1)
+                i += 1
 
 
 def _tar_count(archive: Path, prefix: str) -> int:
@@ -233,6 +246,11 @@ def _svhn_mirror_items(archive: Path, split: str) -> Iterator[Item]:
     yield from _tar_items(archive, "svhn-mirror/test_first10k/", lambda n: labels[n.rsplit("/", 1)[1]])
 
 
+def _svhn_mirror_count(archive: Path, split: str) -> int:
+    folder = "train_first1083_unlabeled" if split == "train" else "test_first10k"
+    return _tar_count(archive, f"svhn-mirror/{folder}/")
+
+
 def _svhn_official_items(folder: Path, split: str) -> Iterator[Item]:
     from scipy.io import loadmat
 
@@ -323,7 +341,7 @@ def _build_registry() -> dict[str, DatasetSpec]:
                     ("train", "test", "extra"), "svhn-mirror.tar.gz",
                     "b43d7cbca6c0d535cde14e47d993254a62d2e6e39746ea7b0af1f4fe254f9d6e",
                     "free for non-commercial research (Netzer et al. 2011)",
-                    _svhn_mirror_items, _count_items(_svhn_mirror_items), "svhn",
+                    _svhn_mirror_items, _svhn_mirror_count, "svhn",
                     lambda root: [_torchvision_fetch("SVHN", split=s)(root) for s in ("train", "test")],
                     _svhn_official_items, _svhn_official_count, labelled=True),
         DatasetSpec("celeba", "CelebA aligned faces (stand-in for the paper's unreleased faces set, §4.2)",
@@ -356,7 +374,8 @@ def _build_registry() -> dict[str, DatasetSpec]:
         DatasetSpec("tiny_imagenet", "Tiny-ImageNet train (200 classes, 64 px; mirror: 350 per class), "
                     "stand-in for ImageNet-1k (§4.3)", ("train",), "tiny-imagenet-200-train350.tar.gz",
                     "a54ef33d8303d1183b5eeefa2b568df7b4a5f0c89ebb6479dd6a80721ae8b6d0",
-                    "ImageNet terms of access", tiny_items, _count_items(tiny_items), "tiny_imagenet",
+                    "ImageNet terms of access", tiny_items,
+                    lambda a, s: _tar_count(a, "tiny-imagenet-200/train/"), "tiny_imagenet",
                     _url_fetch("http://cs231n.stanford.edu/tiny-imagenet-200.zip", None),
                     tiny_official, _count_items(tiny_official), labelled=True),
     ]
@@ -584,8 +603,11 @@ def prepare(name: str, size: int, split: str = "train", limit: int | None = None
     full = cache_path(name, split, size, None)
     path = full if (limit is None or full.exists()) else cache_path(name, split, size, limit)
     meta_path = path.with_suffix(".json")
-    if not (path.exists() and meta_path.exists()):
-        _build_cache(source, name, split, size, None if path == full else limit, path, workers, progress)
+    fingerprint = _folder_fingerprint(source.path) if name.startswith("folder:") else None
+    stale = meta_path.exists() and json.loads(meta_path.read_text()).get("fingerprint") != fingerprint
+    if stale or not (path.exists() and meta_path.exists()):
+        _build_cache(source, name, split, size, None if path == full else limit, path, workers, progress,
+                     fingerprint)
     meta = json.loads(meta_path.read_text())
     images = np.load(path, mmap_mode="r")
     labels = np.asarray(meta.pop("labels"), np.int64) if meta.get("labelled") else None
@@ -598,8 +620,17 @@ def prepare(name: str, size: int, split: str = "train", limit: int | None = None
     return ImageSet(images, labels, ids, meta)
 
 
+def _folder_fingerprint(folder: Path) -> str:
+    """A digest of a folder's file names, sizes and modification times: a changed folder is re-decoded."""
+    digest = hashlib.sha256()
+    for p in folder_files(folder):
+        st = p.stat()
+        digest.update(f"{p.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
 def _build_cache(source: Source, name: str, split: str, size: int, limit: int | None, path: Path,
-                 workers: int | None, progress: bool) -> None:
+                 workers: int | None, progress: bool, fingerprint: str | None = None) -> None:
     total = source.count(split)
     keep = set(subset_indices(total, limit).tolist())
     items = (item for i, item in enumerate(source.items(split)) if i in keep)
@@ -634,7 +665,7 @@ def _build_cache(source: Source, name: str, split: str, size: int, limit: int | 
     labelled = any(label >= 0 for label in labels)
     meta = {"dataset": name, "split": split, "size": size, "source": source.kind,
             "path": str(source.path), "sha256": source.sha256, "n": n, "bad": len(bad),
-            "bad_files": bad, "labelled": labelled, "ids": ids, "labels": labels}
+            "bad_files": bad, "labelled": labelled, "fingerprint": fingerprint, "ids": ids, "labels": labels}
     meta_tmp = path.with_name(f"{path.stem}.part{os.getpid()}.json")
     meta_tmp.write_text(json.dumps(meta))
     os.replace(tmp, path)

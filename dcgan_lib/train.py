@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import fcntl
 import math
 import os
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -254,6 +255,28 @@ class Trainer:
 
     def fit(self, resume: bool = True) -> dict:
         """Train to cfg.steps, resuming from the checkpoint in `out` when there is one."""
+        with self._lock():
+            return self._fit(resume)
+
+    @contextmanager
+    def _lock(self):
+        """Refuse a second process training into the same folder (rank 0 holds an flock)."""
+        if self.rank != 0:
+            yield
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        with open(self.out / ".lock", "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RuntimeError(f"another process is training into {self.out}; wait for it or use "
+                                   "another --out folder") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _fit(self, resume: bool) -> dict:
         cfg = self.cfg
         if resume and self.load_checkpoint():
             self._truncate_log()

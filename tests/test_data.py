@@ -66,6 +66,9 @@ def test_folder_with_bad_images_is_prepared_and_bad_ones_reported(data_dir, tmp_
     deep = images.images[[i for i, p in enumerate(images.ids) if p.endswith("deep16.png")][0]]
     assert deep.std() > 10  # 16-bit scaled into 8 bits, not clipped to white
     assert len(data.prepare(f"folder:{tmp_path / 'photos'}", 16, progress=False)) == len(good)  # from cache
+    rgb(9).save(tmp_path / "photos" / "added.png")  # a changed folder is decoded again, not served stale
+    assert len(data.prepare(f"folder:{tmp_path / 'photos'}", 16, progress=False)) == len(good) + 1
+    (tmp_path / "photos" / "added.png").unlink()
     streamed, skipped = [], []
     for ids, batch in data.stream(f"folder:{tmp_path / 'photos'}", 8, batch_size=4, skipped=skipped):
         assert len(batch) <= 4

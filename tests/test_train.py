@@ -144,3 +144,12 @@ def test_resume_with_another_config_is_refused(tmp_path):
     other = Trainer(TrainConfig(**{**TINY, "lr": 1e-3}, steps=4), tiny_images(), tmp_path, progress=False)
     with pytest.raises(ValueError, match="different configuration"):
         other.fit()
+
+
+def test_a_second_trainer_on_the_same_folder_is_refused(tmp_path):
+    first = Trainer(TrainConfig(**TINY, steps=2, checkpoint_every=2), tiny_images(), tmp_path, progress=False)
+    second = Trainer(TrainConfig(**TINY, steps=2, checkpoint_every=2), tiny_images(), tmp_path, progress=False)
+    with first._lock():
+        with pytest.raises(RuntimeError, match="another process is training"):
+            second.fit()
+    second.fit()  # free again once the first lets go

@@ -1,0 +1,56 @@
+"""A run's history: snapshots per epoch, wall time per epoch, smoothing, the training figure."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from dcgan_lib import results, store, trainlog
+
+
+def test_smooth_is_a_trailing_moving_average():
+    x = np.array([0.0, 2, 4, 6])
+    np.testing.assert_allclose(trainlog.smooth(x, 2), [0, 1, 3, 5])
+    np.testing.assert_allclose(trainlog.smooth(x, 1), x)
+
+
+def test_wall_at_epoch_interpolates_and_stops_at_the_end():
+    rows = [{"step": 10, "wall_s": 5.0}, {"step": 20, "wall_s": 15.0}]
+    assert trainlog.wall_at_epoch(rows, 1, 15) == pytest.approx(10.0)
+    assert trainlog.wall_at_epoch(rows, 1, 5) == pytest.approx(2.5)
+    assert trainlog.wall_at_epoch(rows, 2, 15) is None
+
+
+def test_steps_per_epoch_drops_the_partial_batch():
+    rec = {"metrics": {"images": 3446}, "train_config": {"batch_size": 64}}
+    assert trainlog.steps_per_epoch(rec) == 53
+
+
+def test_training_figure_has_two_panels():
+    import matplotlib.pyplot as plt
+
+    rows = [{"step": s, "loss_d": 1.0, "loss_g": 2.0, "d_real": 0.7, "d_fake": 0.3} for s in range(1, 30)]
+    fig = trainlog.training_figure(rows, per_epoch=10, marks=(1,))
+    assert len(fig.axes) == 2
+    plt.close(fig)
+    with pytest.raises(ValueError, match="empty"):
+        trainlog.training_figure([], 10)
+
+
+def test_ensure_epochs_trains_on_past_the_smoke_step_cap(tmp_path, monkeypatch):
+    monkeypatch.setattr(results, "ROOT", tmp_path)
+    monkeypatch.setenv("DCGAN_DATA", str(tmp_path / "data"))
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(32):
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(folder / f"{i:02d}.png")
+    name = f"folder:{folder}"
+    # smoke: batch 16 -> 2 steps per epoch, step cap 4 -> the profile's own run keeps 2 epochs
+    run = trainlog.ensure_epochs(name, "lsun64", "smoke", 2)
+    assert trainlog.snapshot_epochs(run) == [1, 2]
+    assert run == store.model_dir(name, "lsun64", "smoke")
+    trainlog.ensure_epochs(name, "lsun64", "smoke", 3)  # past the cap: trains on, resuming
+    assert trainlog.snapshot_epochs(run) == [1, 2, 3]
+    summary = trainlog.summary(run)
+    assert summary["steps"] == 6 and summary["epochs_done"] == pytest.approx(3.0)
+    rows = trainlog.read(run)
+    assert [r["step"] for r in rows] == sorted({r["step"] for r in rows})  # resumed log has each step once
