@@ -26,7 +26,7 @@ def _as_float(images) -> torch.Tensor:
     """uint8 NHWC array/tensor or float NCHW tensor in [-1, 1] -> float NCHW in [-1, 1]."""
     if isinstance(images, torch.Tensor) and images.is_floating_point():
         return images
-    x = torch.as_tensor(np.asarray(images))
+    x = torch.tensor(np.asarray(images))  # a copy: cached images are read-only memory maps
     return x.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)  # N x 3 x H x W
 
 
@@ -181,9 +181,9 @@ def save_boxes(path: str | Path, boxes, image_size: int, n_samples: int, **meta)
     """Write window boxes (pixel coordinates, x1/y1 exclusive) and their provenance as JSON."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"image_size": image_size, "n_samples": n_samples, **meta,
-              "boxes": [[int(v) for v in b] for b in boxes]}
-    path.write_text(json.dumps(record, indent=1) + "\n")
+    head = json.dumps({"image_size": image_size, "n_samples": n_samples, **meta}, indent=1)[:-2]
+    rows = ",\n".join("  " + json.dumps([int(v) for v in b]) for b in boxes)  # one box per line
+    path.write_text(head + ',\n "boxes": [\n' + rows + ("\n" if rows else "") + " ]\n}\n")
     return path
 
 

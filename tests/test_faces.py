@@ -48,3 +48,14 @@ def test_pose_flips_sign_on_the_mirror_image(celeba):
     for img in celeba.values():
         a, b = faces.face_scores(img)["pose"], faces.face_scores(img[:, ::-1])["pose"]
         assert a == pytest.approx(-b, abs=1e-6)
+
+
+def test_show_numbered_labels_every_sample_and_frames_candidates():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    imgs = np.zeros((7, 8, 8, 3), np.uint8)
+    ax = faces.show_numbered(imgs, cols=3, highlight={"left": [0, 4], "right": [6]})
+    assert sorted(t.get_text() for t in ax.texts) == sorted(str(i) for i in range(7))
+    assert len(ax.patches) == 3
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["left", "right"]
