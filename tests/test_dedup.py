@@ -1,0 +1,269 @@
+"""Semantic-hash de-duplication (Paper §4.1): hash, grouping, radius search, groups file, command."""
+from __future__ import annotations
+
+import io
+import itertools
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dcgan_lib import dedup
+
+SMALL = replace(dedup.config_for("smoke"), epochs=3, batch_size=32, bench_copies=12,
+                bench_sets=(("synthetic", "test", 1, 60),))
+
+
+def random_images(n: int, seed: int = 0) -> np.ndarray:
+    """Smooth random 32x32 images (blocky, like real photos at this size)."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (n, 8, 8, 3), dtype=np.uint8)
+    return small.repeat(4, 1).repeat(4, 2)
+
+
+def random_model(seed: int = 0) -> dedup.HashAutoencoder:
+    torch.manual_seed(seed)
+    return dedup.HashAutoencoder(SMALL).eval()
+
+
+def flip_bits(key: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    bits = np.unpackbits(key)
+    bits[rng.choice(bits.size, n, replace=False)] ^= 1
+    return np.packbits(bits)
+
+
+def brute_force_labels(keys: np.ndarray, radius: int) -> np.ndarray:
+    """All-pairs reference: union of every pair within `radius` bits."""
+    n = len(keys)
+    parent = list(range(n))
+
+    def root(i):
+        while parent[i] != i:
+            i = parent[i]
+        return i
+    for i, j in itertools.combinations(range(n), 2):
+        if dedup.hamming(keys[i], keys[j]) <= radius:
+            parent[root(i)] = root(j)
+    return np.array([root(i) for i in range(n)])
+
+
+def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    return len(set(zip(a.tolist(), b.tolist(), strict=True))) == len(set(a.tolist())) == len(set(b.tolist()))
+
+
+# ---------------------------------------------------------------- hash
+
+
+def test_hash_is_active_relus_packed_in_bit_order():
+    model = random_model()
+    model.bit_order.copy_(torch.randperm(128, generator=torch.Generator().manual_seed(1)))
+    images = random_images(20)
+    keys = dedup.hash_images(model, images)
+    assert keys.shape == (20, 16) and keys.dtype == np.uint8
+    with torch.no_grad():
+        active = (model.encoder(dedup.as_input(images, True)) > 0).numpy()  # (20, 128)
+    np.testing.assert_array_equal(np.unpackbits(keys, axis=1), active[:, model.bit_order.numpy()])
+    assert (np.unpackbits(keys, axis=1) == (model.encode(dedup.as_input(images, True)) > 0).numpy()[
+        :, model.bit_order.numpy()]).all()
+
+
+def test_streamed_hashing_matches_whole_array_and_keeps_ids():
+    model, images = random_model(), random_images(50)
+    batches = [([f"img{i}" for i in range(s, min(s + 16, 50))], images[s:s + 16]) for s in range(0, 50, 16)]
+    hashed = dedup.hash_batches(model, iter(batches), "synthetic")
+    np.testing.assert_array_equal(hashed.keys, dedup.hash_images(model, images))
+    assert hashed.ids == [f"img{i}" for i in range(50)]
+    assert hashed.images_per_s > 0
+
+
+def test_training_lowers_loss_and_orders_bits():
+    images = random_images(128, seed=3)[:, ::16, ::16].repeat(16, 1).repeat(16, 2)  # 2x2 blocks: learnable
+    cfg = replace(SMALL, epochs=10, lr=1e-2)
+    model, losses = dedup.train_autoencoder(images, cfg, seed=0, progress=False)
+    assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
+    assert sorted(model.bit_order.tolist()) == list(range(128))
+    again, _ = dedup.train_autoencoder(images, cfg, seed=0, progress=False)
+    np.testing.assert_array_equal(dedup.hash_images(model, images), dedup.hash_images(again, images))
+    assert dedup.reconstruct(model, images[:4]).shape == (4, 32, 32, 3)
+
+
+def test_training_rejects_wrong_size():
+    with pytest.raises(ValueError, match="32"):
+        dedup.train_autoencoder(np.zeros((8, 64, 64, 3), np.uint8), SMALL)
+
+
+def test_average_hash_ignores_uniform_brightness_but_not_content():
+    images = random_images(10).astype(np.int16)
+    brighter = np.clip(images // 2 + 20, 0, 255).astype(np.uint8)
+    darker = (images // 2).astype(np.uint8)
+    np.testing.assert_array_equal(dedup.average_hash(brighter), dedup.average_hash(darker))
+    flipped = dedup.average_hash(darker[:, ::-1])
+    assert (dedup.hamming(flipped, dedup.average_hash(darker)) > 0).all()
+
+
+# ---------------------------------------------------------------- grouping
+
+
+def test_group_exact_buckets_identical_keys():
+    keys = np.array([[1, 2], [3, 4], [1, 2], [5, 6], [3, 4], [1, 2]], np.uint8)
+    labels = dedup.group_exact(keys)
+    assert dedup.groups_from_labels(labels) == [[0, 2, 5], [1, 4]]
+
+
+@pytest.mark.parametrize("radius", [1, 3, 5])
+def test_radius_search_equals_brute_force(radius):
+    rng = np.random.default_rng(radius)
+    centres = rng.integers(0, 256, (40, 16), dtype=np.uint8)
+    keys = [c for c in centres]  # copies at 0 .. radius + 2 bits from a centre
+    keys += [flip_bits(centres[rng.integers(40)], int(rng.integers(0, radius + 3)), rng) for _ in range(160)]
+    keys = np.stack(keys)
+    labels, stats = dedup.group_within(keys, radius)
+    assert same_partition(labels, brute_force_labels(keys, radius))
+    assert stats["candidates"] < len(keys) * (len(keys) - 1) // 2  # never all pairs
+
+
+def test_radius_search_with_a_crowded_chunk_equals_brute_force():
+    rng = np.random.default_rng(7)
+    keys = rng.integers(0, 256, (150, 16), dtype=np.uint8)
+    keys[:120, :8] = 0  # 120 keys share their first chunk: one big bucket, searched block by block
+    keys[120:] = [flip_bits(keys[i], int(rng.integers(0, 4)), rng) for i in rng.integers(0, 120, 30)]
+    labels, stats = dedup.group_within(keys, 1)
+    assert same_partition(labels, brute_force_labels(keys, 1))
+    assert stats["candidates"] >= 120 * 119 // 2
+
+
+def test_radius_boundary_and_linear_candidates():
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (3000, 16), dtype=np.uint8)
+    near = np.stack([flip_bits(k, 4, rng) for k in base[:100]])
+    far = np.stack([flip_bits(k, 5, rng) for k in base[100:200]])
+    keys = np.concatenate([base, near, far])
+    labels, stats = dedup.group_within(keys, 4)
+    assert (labels[3000:3100] == labels[:100]).all()
+    assert (labels[3100:3200] != labels[100:200]).all()
+    assert len(dedup.groups_from_labels(labels)) == 100
+    assert stats["candidates"] < 20 * len(keys)  # random keys rarely share a 3-4 byte chunk
+
+
+def test_radius_zero_is_exact_and_too_large_radius_is_refused():
+    keys = np.array([[0, 0], [0, 1], [0, 0]], np.uint8)
+    labels, _ = dedup.group_within(keys, 0)
+    assert dedup.groups_from_labels(labels) == [[0, 2]]
+    with pytest.raises(ValueError, match="chunks"):
+        dedup.group_within(keys, 2)
+
+
+def test_pair_scores_counts_pairs():
+    truth = np.array([0, 0, 1, 2, 3, 3])
+    pred = np.array([7, 7, 8, 8, 9, 10])  # one true pair found, one false pair, one true pair missed
+    s = dedup.pair_scores(truth, pred)
+    assert (s["true_pairs"], s["predicted_pairs"], s["false_pairs"]) == (2, 2, 1)
+    assert s["precision"] == 0.5 and s["recall"] == 0.5
+    assert s["fpr"] == pytest.approx(1 / (15 - 2))
+    assert dedup.pair_scores(np.arange(4), np.arange(4))["precision"] is None
+
+
+# ---------------------------------------------------------------- groups file
+
+
+def test_groups_document_and_keep_mask():
+    model, images = random_model(), random_images(30)
+    images[[5, 17, 29]] = images[2]  # three copies of image 2
+    images[11] = images[8]
+    ids = [f"/data/{i:03d}.png" for i in range(30)]
+    hashed = dedup.hash_batches(model, [(ids[:16], images[:16]), (ids[16:], images[16:])], "folder:/data")
+    doc = json.loads(json.dumps(dedup.groups_document(hashed, radius=0)))
+    assert doc["format"] == dedup.FORMAT and doc["dataset"] == "folder:/data"
+    assert [ids[2], ids[5], ids[17], ids[29]] in doc["groups"] and [ids[8], ids[11]] in doc["groups"]
+    assert doc["summary"]["images"] == 30
+    assert doc["summary"]["images_removed"] == doc["summary"]["images_in_groups"] - doc["summary"]["groups"]
+    mask = dedup.keep_mask(doc, ids)
+    assert mask.sum() == 30 - doc["summary"]["images_removed"]
+    assert mask[2] and mask[8] and not mask[[5, 11, 17, 29]].any()
+    shuffled = ids[::-1]  # keeps the first of each group in the order of the ids it is given
+    assert dedup.keep_mask(doc, shuffled).sum() == mask.sum()
+
+
+def test_keep_mask_errors(tmp_path):
+    with pytest.raises(ValueError, match="dedup"):
+        dedup.keep_mask({"groups": [["a", "b"]]}, ["a", "b"])
+    path = tmp_path / "groups.json"
+    path.write_text(json.dumps({"format": dedup.FORMAT, "dataset": "x", "groups": [["a", "b"]]}))
+    with pytest.raises(ValueError, match="none of the ids"):
+        dedup.keep_mask(path, ["c", "d"])
+    assert dedup.keep_mask(path, ["b", "c", "a"]).tolist() == [True, True, False]  # first in the given order
+
+
+# ---------------------------------------------------------------- benchmark
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("kind", dedup.KINDS)
+def test_perturb_makes_a_decodable_changed_file(kind):
+    image = random_images(1)[0].repeat(2, 0).repeat(2, 1)  # 64x64
+    raw = png_bytes(image)
+    out = dedup.perturb(raw, kind, np.random.default_rng(0))
+    decoded = np.asarray(Image.open(io.BytesIO(out)).convert("RGB"))
+    assert (out == raw) == (kind == "exact")
+    assert decoded.ndim == 3 and min(decoded.shape[:2]) >= 48
+
+
+def test_benchmark_scores_every_kind_and_method(monkeypatch):
+    images = random_images(60, seed=5)
+    monkeypatch.setattr(dedup, "_raw", lambda name, split: ((str(i), png_bytes(im)) for i, im in enumerate(images)))
+    model, _ = dedup.train_autoencoder(images, SMALL, progress=False)
+    bench = dedup.run_benchmark(model, SMALL, seed=0)
+    rows = dedup.score_table(bench, SMALL)
+    assert len(rows) == len(dedup.KINDS) * len(dedup.methods(SMALL))
+    by = {(r["kind"], r["method"]): r for r in rows}
+    assert by["exact", "file SHA-256"]["recall"] == 1.0 and by["exact", "file SHA-256"]["precision"] == 1.0
+    assert by["jpeg", "file SHA-256"]["recall"] == 0.0
+    assert by["exact", "semantic hash r=0 (paper)"]["recall"] == 1.0
+    assert [s["radius"] for s in bench.sweep] == list(range(9))
+    recalls = [s["recall"] for s in bench.sweep]
+    assert recalls == sorted(recalls)  # a larger radius never finds fewer pairs
+    pairs, kinds = dedup.gallery(bench, "true", "semantic hash r=0 (paper)", n=4)
+    assert pairs.shape == (8, 32, 32, 3) and len(kinds) == 4
+    assert "| exact | file SHA-256 | 100.0% | 100.0% |" in dedup.table_markdown(rows)
+
+
+def test_group_images_decodes_only_members(monkeypatch):
+    images = random_images(10, seed=2)
+    monkeypatch.setattr(dedup, "_raw", lambda name, split: ((f"f{i}", png_bytes(im)) for i, im in enumerate(images)))
+    tiles, per_group = dedup.group_images("synthetic", [["f1", "f4", "f7"], ["f2", "f9"]])
+    assert per_group == 3 and tiles.shape == (6, 32, 32, 3)
+    np.testing.assert_array_equal(tiles[[0, 1, 2, 3, 4]], images[[1, 4, 7, 2, 9]])
+    assert (tiles[5] == 255).all()  # the short group is padded with a blank tile
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_command_on_a_folder(tmp_path, monkeypatch):
+    pytest.importorskip("dcgan_lib.data")
+    from dcgan_lib.cli import main
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    images = random_images(12, seed=9)
+    for i, im in enumerate(images):
+        Image.fromarray(im).save(folder / f"{i:02d}.png")
+    Image.fromarray(images[3]).save(folder / "copy_of_03.png")
+    model = random_model()
+    monkeypatch.setattr(dedup, "load_or_train", lambda *a, **k: (model, {"path": "test-model", "loaded": True}))
+    out = tmp_path / "groups.json"
+    assert main(["dedup", "--dataset", f"folder:{folder}", "--out", str(out), "--radius", "2",
+                 "--profile", "smoke"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["summary"]["images"] == 13
+    names = [[p.rsplit("/", 1)[-1] for p in g] for g in doc["groups"]]
+    assert ["03.png", "copy_of_03.png"] in names
+    assert main(["dedup", "--dataset", f"folder:{folder}", "--out", str(out), "--radius", "99"]) == 2
