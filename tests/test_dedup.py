@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan_lib import dedup
+from dcgan_lib import dedup, dedup_bench
 
 SMALL = replace(dedup.config_for("smoke"), epochs=3, batch_size=32, bench_copies=12,
                 bench_sets=(("synthetic", "test", 1, 60),))
@@ -210,7 +210,7 @@ def png_bytes(image: np.ndarray) -> bytes:
 def test_perturb_makes_a_decodable_changed_file(kind):
     image = random_images(1)[0].repeat(2, 0).repeat(2, 1)  # 64x64
     raw = png_bytes(image)
-    out = dedup.perturb(raw, kind, np.random.default_rng(0))
+    out = dedup_bench.perturb(raw, kind, np.random.default_rng(0))
     decoded = np.asarray(Image.open(io.BytesIO(out)).convert("RGB"))
     assert (out == raw) == (kind == "exact")
     assert decoded.ndim == 3 and min(decoded.shape[:2]) >= 48
@@ -220,9 +220,9 @@ def test_benchmark_scores_every_kind_and_method(monkeypatch):
     images = random_images(60, seed=5)
     monkeypatch.setattr(dedup, "_raw", lambda name, split: ((str(i), png_bytes(im)) for i, im in enumerate(images)))
     model, _ = dedup.train_autoencoder(images, SMALL, progress=False)
-    bench = dedup.run_benchmark(model, SMALL, seed=0)
-    rows = dedup.score_table(bench, SMALL)
-    assert len(rows) == len(dedup.KINDS) * len(dedup.methods(SMALL))
+    bench = dedup_bench.run_benchmark(model, SMALL, seed=0)
+    rows = dedup_bench.score_table(bench, SMALL)
+    assert len(rows) == len(dedup.KINDS) * len(dedup_bench.methods(SMALL))
     by = {(r["kind"], r["method"]): r for r in rows}
     assert by["exact", "file SHA-256"]["recall"] == 1.0 and by["exact", "file SHA-256"]["precision"] == 1.0
     assert by["jpeg", "file SHA-256"]["recall"] == 0.0
@@ -230,15 +230,15 @@ def test_benchmark_scores_every_kind_and_method(monkeypatch):
     assert [s["radius"] for s in bench.sweep] == list(range(9))
     recalls = [s["recall"] for s in bench.sweep]
     assert recalls == sorted(recalls)  # a larger radius never finds fewer pairs
-    pairs, kinds = dedup.gallery(bench, "true", "semantic hash r=0 (paper)", n=4)
+    pairs, kinds = dedup_bench.gallery(bench, "true", "semantic hash r=0 (paper)", n=4)
     assert pairs.shape == (8, 32, 32, 3) and len(kinds) == 4
-    assert "| exact | file SHA-256 | 100.0% | 100.0% |" in dedup.table_markdown(rows)
+    assert "| exact | file SHA-256 | 100.0% | 100.0% |" in dedup_bench.table_markdown(rows)
 
 
 def test_group_images_decodes_only_members(monkeypatch):
     images = random_images(10, seed=2)
     monkeypatch.setattr(dedup, "_raw", lambda name, split: ((f"f{i}", png_bytes(im)) for i, im in enumerate(images)))
-    tiles, per_group = dedup.group_images("synthetic", [["f1", "f4", "f7"], ["f2", "f9"]])
+    tiles, per_group = dedup_bench.group_images("synthetic", [["f1", "f4", "f7"], ["f2", "f9"]])
     assert per_group == 3 and tiles.shape == (6, 32, 32, 3)
     np.testing.assert_array_equal(tiles[[0, 1, 2, 3, 4]], images[[1, 4, 7, 2, 9]])
     assert (tiles[5] == 255).all()  # the short group is padded with a blank tile
