@@ -57,8 +57,16 @@ def load_records(folder: Path | None = None) -> list[tuple[Path, dict]]:
     return out
 
 
+def _scalars(values: dict, keys: list[str] | None = None, most: int = 4) -> str:
+    """The short scalar entries of a dict (numbers and short strings), at most `most` of them."""
+    keys = keys if keys is not None else list(values)
+    picked = [k for k in keys if isinstance(values.get(k), (int, float)) and not isinstance(values.get(k), bool)
+              or isinstance(values.get(k), str) and len(values[k]) <= 40]
+    return "; ".join(f"{k}: {_fmt(values[k])}" for k in picked[:most]) or "see record"
+
+
 def results_markdown(folder: Path | None = None) -> str:
-    """A results table (ours beside the paper's, with provenance) and a gallery of the figures."""
+    """A results table (ours beside the paper's, with provenance), the markdown tables and a gallery."""
     folder = folder or ROOT / "figures"
     records = load_records(folder)
     lines = ["| result | ours | paper | profile | data | device | wall s | commit |", "|---" * 8 + "|"]
@@ -66,18 +74,20 @@ def results_markdown(folder: Path | None = None) -> str:
         paper = r.get("paper") or {}
         metrics = r.get("metrics") or {}
         shared = [k for k in paper if k in metrics]
-        keys = shared or list(metrics)[:3]
-        ours = "; ".join(f"{k}: {_fmt(metrics[k])}" for k in keys) or "-"
-        theirs = "; ".join(f"{k}: {_fmt(paper[k])}" for k in (shared or list(paper)[:3])) or "-"
-        commit = str(r.get("commit", ""))[:8]
+        ours = _scalars(metrics, shared + [k for k in metrics if k not in shared])
+        theirs = _scalars(paper, shared + [k for k in paper if k not in shared]) if paper else "-"
+        wall = _fmt(r["wall_s"]) if r.get("wall_s") is not None else "-"
         lines.append(f"| [{r.get('name', path.stem)}](figures/{path.name}) | {ours} | {theirs} | "
-                     f"{r.get('profile', '')} | {_data(r)} | {r.get('device', '')} | "
-                     f"{_fmt(r.get('wall_s')) if r.get('wall_s') is not None else '-'} | {commit} |")
+                     f"{r.get('profile', '')} | {_data(r)} | {r.get('device', '')} | {wall} | "
+                     f"{str(r.get('commit', ''))[:8]} |")
+    parts = ["### Every recorded result", "", *lines, ""]
     tables = sorted(folder.glob("table*.md"))
     tables += sorted(p for p in folder.glob("*.md") if not p.name.startswith("table"))
-    parts = ["### Every recorded result", "", *lines, ""]
     for table in tables:
-        parts += [f"### {table.stem}", "", table.read_text().strip(), ""]
+        text = table.read_text().strip().splitlines()
+        title = text[0].lstrip("# ").strip() if text and text[0].startswith("#") else table.stem
+        body = text[1:] if text and text[0].startswith("#") else text
+        parts += [f"### {title}", "", *(("#### " + b.lstrip("# ")) if b.startswith("#") else b for b in body), ""]
     pngs = sorted(folder.glob("*.png"))
     if pngs:
         parts += ["### Gallery", ""]
