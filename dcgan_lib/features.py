@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import resource
+import sys
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -130,7 +131,7 @@ def prepare_bn(d: Discriminator, cfg: FeatureConfig, bn_images=None, device="cpu
     return d.train() if cfg.bn_stats == "batch" else d.eval()
 
 
-def _memory_mb() -> float:
+def memory_mb() -> float:
     """Anonymous resident memory (Linux RssAnon: excludes memory-mapped caches), else the peak RSS."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -138,8 +139,8 @@ def _memory_mb() -> float:
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return peak / 2**20 if peak > 2**32 else peak / 2**10
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # bytes on macOS, KiB elsewhere
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
 def extract(d: Discriminator, images, cfg: FeatureConfig | None = None, bn_images=None,
@@ -164,12 +165,12 @@ def extract(d: Discriminator, images, cfg: FeatureConfig | None = None, bn_image
         x = np.empty((n, dim), np.float32)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    peak = _memory_mb()
+    peak = memory_mb()
     with torch.no_grad():
         for start in _batches(n, cfg.batch_size, desc):
             batch = uint8_to_float(images[start:start + cfg.batch_size], device)  # (B, 3, H, W)
             x[start:start + len(batch)] = pooled_features(net, batch, cfg.grid).cpu().numpy()  # (B, dim)
-            peak = max(peak, _memory_mb())
+            peak = max(peak, memory_mb())
     if out is not None:
         x.flush()
     device_mb = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None

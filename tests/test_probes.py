@@ -1,0 +1,239 @@
+"""The L2-SVM protocols of Tables 1-2 and their baselines (Paper §5): draws, splits, C selection, solvers."""
+import numpy as np
+import pytest
+import torch
+
+from dcgan_lib import nets, probes, profiles
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    torch.set_num_threads(1)
+
+
+def blobs(n, d=20, k=3, sep=1.0, seed=0, noise=1.0):
+    """k Gaussian classes in d dims; `sep` scales the distance between class means."""
+    rng = np.random.default_rng(seed)
+    centers = np.random.default_rng(123).normal(0, 1, (k, d)) * sep
+    y = np.arange(n) % k
+    return (centers[y] + rng.normal(0, noise, (n, d))).astype(np.float32), y
+
+
+# --- class-balanced draws and the SVHN splits ----------------------------------------------------
+
+def test_class_balanced_draw_counts_and_uniqueness():
+    labels = np.repeat(np.arange(10), [30, 12, 50, 10, 40, 25, 15, 60, 11, 20])
+    idx = probes.class_balanced_draw(labels, 100, np.random.default_rng(0))
+    assert len(np.unique(idx)) == 100
+    assert np.bincount(labels[idx], minlength=10).tolist() == [10] * 10
+
+
+def test_class_balanced_draw_respects_the_pool_and_varies_with_the_rng():
+    labels = np.tile(np.arange(4), 50)
+    pool = np.arange(0, 200, 2)  # only classes 0 and 2 live here
+    a = probes.class_balanced_draw(labels, 20, np.random.default_rng(0), pool)
+    b = probes.class_balanced_draw(labels, 20, np.random.default_rng(1), pool)
+    assert set(a) <= set(pool) and set(b) <= set(pool)
+    assert sorted(set(labels[a])) == [0, 2]
+    assert not np.array_equal(a, b)
+
+
+def test_class_balanced_draw_errors():
+    labels = np.array([0] * 5 + [1] * 50)
+    with pytest.raises(ValueError, match="class 0 has 5"):
+        probes.class_balanced_draw(labels, 20, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="class-balanced"):
+        probes.class_balanced_draw(labels, 7, np.random.default_rng(0))
+
+
+def test_offline_svhn_split_is_disjoint_and_sized():
+    split = probes.offline_svhn_split(10_000, (3000, 2000, 5000), seed=4)
+    parts = [set(split.pool), set(split.val), set(split.test)]
+    assert [len(p) for p in parts] == [3000, 2000, 5000]
+    assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
+    assert split.protocol == "offline" and "disjoint" in split.description
+    other = probes.offline_svhn_split(10_000, (3000, 2000, 5000), seed=5)
+    assert not np.array_equal(split.test, other.test)
+    with pytest.raises(ValueError):
+        probes.offline_svhn_split(1000, (600, 300, 200))
+
+
+def test_paper_svhn_split_takes_validation_off_train():
+    split = probes.paper_svhn_split(73_257, 26_032, n_val=10_000, seed=0)
+    assert len(split.val) == 10_000 and len(split.pool) == 63_257
+    assert not set(split.val) & set(split.pool)
+    assert len(split.test) == 26_032 and split.protocol == "paper"
+
+
+def test_offline_svhn_data_never_shows_test_digits(monkeypatch):
+    """Every image encodes its index; pool, validation and test must share none, nor the BN images."""
+    from dcgan_lib import data
+
+    n = 600
+    idx_images = np.zeros((n, 32, 32, 3), np.uint8)
+    idx_images[:, 0, 0, 0], idx_images[:, 0, 0, 1] = np.arange(n) // 256, np.arange(n) % 256
+    labels = np.arange(n) % 10
+    unlabelled = np.full((50, 32, 32, 3), 255, np.uint8)
+
+    def prepare(name, size, split="train", limit=None):
+        info = {"dataset": name, "split": split, "source": "mirror", "path": "/x/svhn-mirror.tar.gz",
+                "sha256": "0" * 64, "n": n if split == "test" else 50}
+        if split == "test":
+            return data.ImageSet(idx_images, labels, [str(i) for i in range(n)], info)
+        return data.ImageSet(unlabelled, None, [str(i) for i in range(50)], info)
+
+    monkeypatch.setattr(data, "prepare", prepare)
+    monkeypatch.setattr(data, "find_source", lambda name: type("S", (), {"kind": "mirror"})())
+    settings = probes.settings_for(profiles.get_profile("smoke"))
+    pdata = probes.svhn_data(settings, "auto", seed=0)
+    assert pdata.protocol == "offline"
+
+    def ids(part):
+        return set((part.images[:, 0, 0, 0].astype(int) * 256 + part.images[:, 0, 0, 1]).tolist())
+
+    pool, val, test = ids(pdata.train), ids(pdata.val), ids(pdata.test)
+    assert len(pool) == settings.svhn_sizes[0] and len(test) == settings.svhn_sizes[2]
+    assert not (pool & test) and not (val & test) and not (pool & val)
+    assert (pdata.bn_images == 255).all()  # BatchNorm statistics from the unlabelled digits only
+    for part in (pdata.train, pdata.val, pdata.test):  # labels travel with their images
+        assert np.array_equal(labels[sorted(ids(part))], part.labels)
+    with pytest.raises(ValueError, match="official"):
+        probes.svhn_data(settings, "paper")
+
+
+# --- standardisation, the SVM and C selection ---------------------------------------------------
+
+def test_standardize_uses_train_statistics_only():
+    rng = np.random.default_rng(0)
+    train = rng.normal(5, 3, (200, 4)).astype(np.float32)
+    train[:, 3] = 7.0  # a constant feature must not become NaN
+    test = rng.normal(5, 3, (50, 4)).astype(np.float32)
+    s_train, s_test = probes.standardize(train, test)
+    np.testing.assert_allclose(s_train[:, :3].mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(s_train[:, :3].std(0), 1, atol=1e-4)
+    assert np.isfinite(s_test).all() and (s_train[:, 3] == 0).all()
+    np.testing.assert_allclose(s_test[:, 0], (test[:, 0] - train[:, 0].mean()) / train[:, 0].std(), rtol=1e-4)
+
+
+def test_select_c_on_tiny_data_reports_each_c_and_keeps_the_best():
+    x, y = blobs(120, sep=0.5, seed=0)
+    xv, yv = blobs(200, sep=0.5, seed=1)
+    grid = (1e-4, 1e-2, 1.0)
+    sel = probes.select_c(x, y, xv, yv, grid)
+    assert set(sel.val_accuracy) == set(grid) and sel.C in grid
+    assert sel.val_accuracy[sel.C] == max(sel.val_accuracy.values())
+    for c in grid:  # the stored scores are the validation accuracies of real fits
+        assert sel.val_accuracy[c] == probes.svm_accuracy(x, y, xv, yv, c)
+
+
+def test_select_c_takes_the_argmax_and_breaks_ties_towards_more_regularisation(monkeypatch):
+    scores = {1e-3: 0.5, 1e-2: 0.8, 1e-1: 0.8, 1.0: 0.6}
+    monkeypatch.setattr(probes, "svm_accuracy", lambda *a, **k: scores[a[4]])
+    x = np.zeros((4, 2), np.float32)
+    assert probes.select_c(x, np.arange(4), x, np.arange(4), (1.0, 1e-1, 1e-2, 1e-3)).C == 1e-2
+    scores[1.0] = 0.9
+    assert probes.select_c(x, np.arange(4), x, np.arange(4), tuple(scores)).C == 1.0
+
+
+def test_torch_solver_matches_sklearn_within_0_3_points():
+    x, y = blobs(1500, d=40, k=5, sep=0.35, seed=0)
+    xt, yt = blobs(2000, d=40, k=5, sep=0.35, seed=1)
+    x, xt = probes.standardize(x, xt)
+    for c in (1e-3, 1e-1):
+        sk = probes.svm_accuracy(x, y, xt, yt, c, "sklearn")
+        th = probes.svm_accuracy(x, y, xt, yt, c, "torch")
+        assert 0.3 < sk < 0.99  # a problem where the solvers could disagree
+        assert abs(sk - th) * 100 <= 0.3
+
+
+def test_torch_solver_binary_and_unknown_solver():
+    x, y = blobs(200, k=2, sep=2.0, seed=0)
+    model = probes.TorchL2SVM(C=1.0).fit(x, y + 3)  # labels need not start at 0
+    assert set(model.predict(x)) <= {3, 4} and (model.predict(x) == y + 3).mean() > 0.9
+    with pytest.raises(ValueError, match="solver"):
+        probes.make_svm(1.0, "liblinear")
+
+
+def test_svm_over_draws_reports_every_draw():
+    x, y = blobs(400, k=4, sep=0.8, seed=0)
+    settings = probes.ProbeSettings(cifar_train=None, cifar_test=None, cifar_val=0, c_grid=(1e-3, 1e-1),
+                                    n_labels=40, n_draws=5, n_select_draws=2)
+    res = probes.svm_over_draws(x[:200], y[:200], x[200:300], y[200:300], x[300:], y[300:], settings, seed=0)
+    assert len(res.test_errors) == 5 and res.C in (1e-3, 1e-1)
+    assert 0 <= res.mean < 0.75 and res.ci95 == pytest.approx(1.96 * np.std(res.test_errors))
+
+
+# --- baselines ------------------------------------------------------------------------------------
+
+def test_knn_over_draws_beats_chance_on_separable_images():
+    rng = np.random.default_rng(0)
+    y = np.arange(300) % 3
+    imgs = np.clip(y[:, None, None, None] * 100 + rng.normal(0, 20, (300, 8, 8, 3)), 0, 255).astype(np.uint8)
+    res = probes.knn_over_draws(imgs[:150], y[:150], imgs[150:200], y[150:200], imgs[200:], y[200:],
+                                n_labels=30, draws=2)
+    assert res["test_error"] < 0.1 and len(res["k"]) == 2
+
+
+def test_kmeans_encoder_gives_4k_nonnegative_features():
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, (40, 16, 16, 3), dtype=np.uint8)
+    enc = probes.fit_kmeans(imgs, probes.KMeansConfig(k=8, n_patches=2000, batch_size=16), seed=0)
+    f = enc.encode(imgs[:5])
+    assert f.shape == (5, 32) and (f >= 0).all() and f.sum() > 0
+    assert enc.whiten.shape == (108, 108)
+
+
+def test_supervised_cnn_and_random_search():
+    cfg = nets.get_config("svhn32", width=1 / 16)
+    model = probes.SupervisedCNN(cfg, classes=10)
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
+    y = np.arange(40) % 10
+    out = probes.random_search(cfg, (imgs, y), (imgs, y), trials=2, epochs=1, seed=0)
+    assert len(out["trials"]) == 2 and out["val_error"] == min(t["val_error"] for t in out["trials"])
+    hp = probes.sample_hparams(np.random.default_rng(1), epochs=3)
+    assert 1e-4 <= hp.lr <= 1e-2 and hp.batch_size in (32, 64, 128)
+
+
+# --- tables ---------------------------------------------------------------------------------------
+
+def test_table_markdown_puts_paper_and_ours_side_by_side():
+    record = {"name": "Table 1", "profile": "cpu", "commit": "abc", "device": "cpu", "seed": 0, "wall_s": 1.0,
+              "data": {"dataset": "cifar10", "source": "mirror", "archive": "c.tar.gz", "sha256": "f" * 64},
+              "paper": {"table": probes.paper_table1()},
+              "metrics": {"metric": "accuracy", "description": "CIFAR-10 (mirror)",
+                          "rows": [{"model": "ours D", "paper_key": "dcgan", "value": 0.5, "note": "n"},
+                                   {"model": "random D", "paper_key": None, "value": 0.25, "note": "r"}]}}
+    md = probes.table_markdown(record)
+    assert "| DCGAN (ours) + L2-SVM | 82.80% | 50.00% |" in md
+    assert "(extra) random D | - | 25.00% |" in md
+    assert "| Exemplar CNN | 84.30% | not run |" in md
+    assert "profile `cpu`" in md
+
+
+def test_settings_scale_with_the_profile():
+    smoke = probes.settings_for(profiles.get_profile("smoke"))
+    paper = probes.settings_for(profiles.get_profile("paper"))
+    assert paper.n_draws == 100 and paper.cnn_trials == 64 and paper.n_labels == 1000
+    assert smoke.n_draws < paper.n_draws and smoke.cnn_trials < paper.cnn_trials
+    assert sum(smoke.svhn_sizes) <= 10_000 and smoke.cifar_val % 10 == 0
+
+
+def test_write_table_records_headlines_beside_the_paper(tmp_path, monkeypatch):
+    from dcgan_lib import results
+
+    monkeypatch.setattr(results, "ROOT", tmp_path)
+    part = probes.Labelled(np.zeros((2, 32, 32, 3), np.uint8), np.array([0, 1]))
+    pdata = probes.ProbeData(part, part, part, part.images, "offline", "a tiny protocol",
+                             {"dataset": "svhn", "source": "mirror", "archive": "s.tar.gz", "sha256": "0" * 64})
+    rows = [{"model": "pixel KNN", "paper_key": "knn", "value": 0.8, "ci95": 0.01, "note": "k"},
+            {"model": "extra", "paper_key": None, "value": 0.5}]
+    path = probes.write_table2(rows, pdata, profiles.get_profile("smoke"), seed=3, wall_s=1.5)
+    assert path == tmp_path / "runs" / "smoke" / "figures" / "table2_svhn.json"  # smoke never writes figures/
+    record = results.read_record(path)
+    assert record["metrics"]["knn_error"] == 0.8 and record["paper"]["knn_error"] == 0.7793
+    assert set(k for k in record["paper"] if k != "table") == {"knn_error"}
+    assert record["seed"] == 3 and record["data"]["source"] == "mirror"
+    md = path.with_suffix(".md").read_text()
+    assert "| KNN | 77.93% | 80.00% +- 1.00 |" in md and "a tiny protocol" in md
