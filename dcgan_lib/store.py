@@ -23,7 +23,7 @@ EPOCHS = {
     ("celeba", "faces64"): {"cpu": 5, "paper": 25},
     ("tiny_imagenet", "imagenet32"): {"cpu": 2, "paper": 25},
     ("imagenet", "imagenet32"): {"cpu": 1, "paper": 5},
-    ("svhn", "svhn32"): {"cpu": 20, "paper": 200},
+    ("svhn", "svhn32"): {"cpu": 200, "paper": 200},  # authors: 200 epochs; ~90 s on the 1,083 mirror digits
     ("cifar10", "imagenet32"): {"cpu": 1, "paper": 25},
 }
 DEFAULT_EPOCHS = {"cpu": 5, "paper": 25}
