@@ -21,6 +21,8 @@ def register(sub) -> None:
     p.add_argument("--files", type=int, default=2048, help="image files both loops read")
     p.add_argument("--dataset", default=None, help="images to read (default: the variant's mirror stand-in)")
     p.add_argument("--workers", type=int, default=2, help="reference DataLoader workers (pytorch/examples: 2)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default: torch's, one per core); 1 is steadier on a busy shared machine")
     p.add_argument("--compile", action="store_true", help="also time the trainer under torch.compile (slow start)")
     p.add_argument("--no-ablation", action="store_true", help="skip the one-flag-off runs")
     p.add_argument("--no-probe", action="store_true", help="skip the CIFAR-10 probe timing")
@@ -46,17 +48,19 @@ def configs(args) -> tuple[str, bench.BenchConfig, bench.ProbeBenchConfig]:
     from dcgan_lib.probes import settings_for  # sklearn: imported only when the command runs
 
     settings = settings_for(prof)
-    gpu = torch.cuda.is_available()
     probe = bench.ProbeBenchConfig(width=width, train_images=None if settings.full_extraction else prof.probe_train,
                                    test_images=None if settings.full_extraction else prof.probe_test,
-                                   svm_train=settings.cifar_train, solver="torch" if gpu else "sklearn",
-                                   seed=prof.seed)
+                                   svm_train=settings.cifar_train, seed=prof.seed)
     return profile, cfg, probe
 
 
 def run(args) -> int:
     if args.batch < 2 or args.seconds <= 0 or args.windows < 1:
         raise ValueError("--batch must be >= 2 (BatchNorm), --seconds > 0 and --windows >= 1")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError("--threads must be >= 1")
+        torch.set_num_threads(args.threads)
     profile, cfg, probe = configs(args)
     out = Path(args.out) if args.out else results.figures_dir(profile)
     device = profiles.get_device("auto")
@@ -78,6 +82,8 @@ def run(args) -> int:
         print(f"probe: features of {m['images_featurised']:,} images in {m['features_s']} s, SVM fit on "
               f"{m['svm_train_images']:,} in {m['svm_fit_s']} s; total {m['features_plus_svm_s']} s "
               f"(target {m['targets']['seconds']} s met: {m['targets']['met']})")
+        if m["reference_svm_fit_s"] is not None:
+            print(f"  the same SVM fit with sklearn's LinearSVC: {m['reference_svm_fit_s']} s")
         print(f"record: {path}")
     print(f"table: {bench.write_table(out)}")
     return 0
