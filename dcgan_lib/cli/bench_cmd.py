@@ -22,7 +22,8 @@ def register(sub) -> None:
     p.add_argument("--dataset", default=None, help="images to read (default: the variant's mirror stand-in)")
     p.add_argument("--workers", type=int, default=2, help="reference DataLoader workers (pytorch/examples: 2)")
     p.add_argument("--threads", type=int, default=None,
-                   help="torch threads (default: torch's, one per core); 1 is steadier on a busy shared machine")
+                   help="torch threads (default: torch's, one per core); 1 is steadier on a busy shared machine. "
+                        "Records of runs with fewer threads than cores get a _Nthread(s) suffix")
     p.add_argument("--compile", action="store_true", help="also time the trainer under torch.compile (slow start)")
     p.add_argument("--no-ablation", action="store_true", help="skip the one-flag-off runs")
     p.add_argument("--no-probe", action="store_true", help="skip the CIFAR-10 probe timing")
