@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from dcgan_lib.data import to_float
 from dcgan_lib.nets import Discriminator, NetConfig
 
 BN_MODES = ("train_set", "running", "batch")
@@ -94,7 +95,7 @@ def pooled_features(d: Discriminator, x: torch.Tensor, grid: int = 4) -> torch.T
 def uint8_to_float(batch: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """uint8 NHWC images -> float NCHW in [-1, 1], D's input range (Paper §4)."""
     x = torch.from_numpy(np.array(batch, dtype=np.uint8)).to(device)  # (N, H, W, 3) uint8, a writable copy
-    return x.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)  # (N, 3, H, W) float
+    return to_float(x)  # (N, 3, H, W) float
 
 
 def _batches(n: int, batch_size: int, desc: str | None):
