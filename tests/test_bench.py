@@ -148,11 +148,13 @@ def test_tiny_cli_writes_records_and_table_from_them(tmp_path):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        code = main(["bench", "--tiny", "--workers", "0", "--out", str(tmp_path)])
+        code = main(["bench", "--tiny", "--workers", "1", "--out", str(tmp_path)])  # one worker process: the real path
     finally:
         torch.set_num_threads(threads)
     assert code == 0
-    rec = results.read_record(tmp_path / "bench_lsun64_cpu.json")
+    stem = "bench_lsun64_cpu" if os.cpu_count() == 1 else "bench_lsun64_cpu_1thread"  # fewer threads than cores
+    rec = results.read_record(tmp_path / f"{stem}.json")
+    assert rec["threads"] == 1
     m = rec["metrics"]
     assert rec["profile"] == "smoke" and rec["bench_config"]["width"] == 1 / 16
     assert {len(v) for v in m["windows_images_per_s"].values()} == {2}
