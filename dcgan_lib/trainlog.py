@@ -14,11 +14,6 @@ import numpy as np
 from dcgan_lib import profiles, results, store, train
 
 
-def run_dir(dataset: str, variant: str, profile: str) -> Path:
-    """The store's folder of a model (runs/models/<dataset>_<variant>_<profile>)."""
-    return store.model_dir(dataset, variant, profile)
-
-
 def run_record(folder: str | Path) -> dict:
     """run.json of a run folder, or a clear error saying how to make it."""
     path = Path(folder) / "run.json"
@@ -79,7 +74,7 @@ def ensure_epochs(dataset: str, variant: str, profile: str, epochs: int, progres
     Needed in the smoke profile, whose step cap ends runs before one epoch; the cpu and paper runs
     already pass 5 epochs (Figs. 2-3), so there this only checks. Returns the run folder.
     """
-    folder = run_dir(dataset, variant, profile)
+    folder = store.model_dir(dataset, variant, profile)
     if not (folder / "checkpoint.pt").exists():  # first the profile's own run, as store.get_model would
         store.train_model(dataset, variant, profiles.resolve_name(profile), progress=progress)
     if epochs in snapshot_epochs(folder):
