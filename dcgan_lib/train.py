@@ -1,8 +1,10 @@
 """The GAN trainer of Paper §4: Adam 2e-4 / beta1 0.5, batch 128, BCE, N(0, 0.02) init.
 
-Checkpoints are atomic (temp file, then rename) and hold both nets, both optimizers, the noise
-generator's state and the data position, so a killed run started again with the same command
+Checkpoints are atomic (temp file, then rename) and hold both nets, both optimizers, every rank's
+noise-generator state and the data position, so a killed run started again with the same command
 continues exactly where it stopped. Launched with torchrun it trains with DistributedDataParallel.
+Non-finite weights are never written; a checkpoint written while training was healthy is also kept
+as checkpoint_good.pt, and a NaN or collapse stop (decided by all ranks together) puts it back.
 """
 from __future__ import annotations
 
@@ -10,11 +12,15 @@ import csv
 import dataclasses
 import fcntl
 import math
+import numbers
 import os
+import shutil
 import time
+import warnings
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import torch
@@ -27,10 +33,26 @@ from dcgan_lib import nets, plots
 from dcgan_lib.data import BatchSampler, to_float
 
 LOG_FIELDS = ("step", "epoch", "loss_d", "loss_g", "d_real", "d_fake", "images_per_s", "wall_s")
+CHECKPOINT_KEYS = ("train_config", "config", "G", "D", "opt_g", "opt_d", "z_gen", "sampler", "step")
+OK, COLLAPSED, NON_FINITE = 0, 1, 2  # a rank's verdict at a log or write point; the worst one (MAX) wins
+CLI_FLAGS = {"steps": "--steps", "checkpoint_every": "--checkpoint-every", "log_every": "--log-every",
+             "seed": "--seed"}
 
 
 class TrainingStopped(RuntimeError):
-    """Training hit NaN or collapse; the last good checkpoint is kept."""
+    """Training hit NaN or collapse; checkpoint.pt is reset to the last good checkpoint (if there is one)."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read (truncated, garbage, not a checkpoint); the message names it."""
+
+
+def _whole(value, low: int) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= low
+
+
+def _real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -58,8 +80,63 @@ class TrainConfig:
     compile: bool = False
     snapshot_epochs: bool = True  # keep G's weights after every epoch (Figs. 2-3, memorisation curve)
 
+    def __post_init__(self):
+        """Reject settings that make no sense (negative steps, batch 0, lr <= 0, ...) before any work."""
+        checks = (
+            ("steps", "a whole number >= 1", _whole(self.steps, 1)),
+            ("batch_size", "a whole number >= 1", _whole(self.batch_size, 1)),
+            ("checkpoint_every", "a whole number >= 1", _whole(self.checkpoint_every, 1)),
+            ("log_every", "a whole number >= 1", _whole(self.log_every, 1)),
+            ("sample_every", "None or a whole number >= 1", self.sample_every is None or _whole(self.sample_every, 1)),
+            ("n_samples", "a whole number >= 1", _whole(self.n_samples, 1)),
+            ("seed", "a whole number >= 0", _whole(self.seed, 0)),
+            ("collapse_patience", "a whole number >= 0 (0: never stop on collapse)",
+             _whole(self.collapse_patience, 0)),
+            ("collapse_threshold", "a number in [0, 1)",
+             _real(self.collapse_threshold) and 0 <= self.collapse_threshold < 1),
+            ("lr", "a number > 0", _real(self.lr) and self.lr > 0),
+            ("beta1", "a number in [0, 1)", _real(self.beta1) and 0 <= self.beta1 < 1),
+            ("weight_decay", "a number >= 0", _real(self.weight_decay) and self.weight_decay >= 0),
+            ("width", "a number > 0", _real(self.width) and self.width > 0),
+            ("image_size", "None or a whole number >= 1", self.image_size is None or _whole(self.image_size, 1)),
+        )
+        bad = [f"{name} must be {rule}, got {getattr(self, name)!r}"
+               + (f" (set by {CLI_FLAGS[name]})" if name in CLI_FLAGS else "") for name, rule, ok in checks if not ok]
+        if bad:
+            raise ValueError("invalid training settings: " + "; ".join(bad))
+
     def net_config(self) -> nets.NetConfig:
         return nets.get_config(self.variant, self.image_size, self.width)
+
+
+def _one_line(err: BaseException, limit: int = 200) -> str:
+    text = " ".join(f"{type(err).__name__}: {err}".split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def read_checkpoint(path: str | Path, map_location: torch.device | str = "cpu",
+                    keys: tuple[str, ...] = CHECKPOINT_KEYS) -> dict:
+    """Load a checkpoint file; CheckpointError (naming the file) when it is truncated, garbage or not one."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except Exception as err:  # bad bytes raise RuntimeError, EOFError, ValueError, UnpicklingError, ...
+        raise CheckpointError(f"{path} is not a valid checkpoint ({_one_line(err)})") from err
+    missing = [k for k in keys if k not in state] if isinstance(state, dict) else list(keys)
+    if missing:
+        raise CheckpointError(f"{path} is not a valid checkpoint (it lacks {', '.join(missing)})")
+    return state
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(f"{dst.name}.tmp{os.getpid()}")
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def fast_cpu_bf16() -> bool:
@@ -111,6 +188,7 @@ class Trainer:
         self.fixed_z = self.net_cfg.sample_z(cfg.n_samples, torch.Generator().manual_seed(cfg.seed + 7))
         self.step = 0
         self.collapse_count = 0
+        self.loaded_collapse = 0  # the highest collapse count over the ranks of the resumed checkpoint
         self.wall_s = 0.0
         g_step, d_model = self.G, self.D
         if self.world > 1:
@@ -121,6 +199,9 @@ class Trainer:
         if cfg.compile:
             self.g_train, self.d_train = torch.compile(self.g_train), torch.compile(self.d_train)
         self.checkpoint_path = self.out / "checkpoint.pt"
+        self.good_path = self.out / "checkpoint_good.pt"  # the last checkpoint written while training was healthy
+        self.checkpoint_step: int | None = None  # step in checkpoint.pt, once this trainer wrote or read it
+        self.good_step: int | None = None  # step in checkpoint_good.pt, once this trainer knows it is this run's
         self.log_path = self.out / "log.csv"
 
     # ---- one step -------------------------------------------------------------------------
@@ -171,30 +252,79 @@ class Trainer:
                 "d_fake": torch.sigmoid(logit_fake.detach().float()).mean()}
 
     # ---- checkpoints ----------------------------------------------------------------------
-    def state_dict(self) -> dict:
+    def _agree(self, verdict: int) -> int:
+        """The worst verdict over all ranks (MAX all-reduce), so that every rank takes the same decision."""
+        if self.world == 1:
+            return verdict
+        nccl = dist.get_backend() == "nccl"
+        flag = torch.tensor([verdict], device=torch.device("cuda", torch.cuda.current_device()) if nccl else "cpu")
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return int(flag.item())
+
+    def _gather_ranks(self) -> list[dict]:
+        """Every rank's own noise-generator state and collapse count, in rank order (all ranks call it)."""
+        mine = {"z_gen": self.z_gen.get_state(), "collapse_count": self.collapse_count}
+        if self.world == 1:
+            return [mine]
+        everyone: list = [None] * self.world
+        dist.all_gather_object(everyone, mine)
+        return everyone
+
+    def _finite_state(self) -> bool:
+        """Whether both nets' weights and buffers and both optimizers' states are finite (one host sync)."""
+        moments = (v for opt in (self.opt_g, self.opt_d) for st in opt.state.values() for v in st.values())
+        tensors = [*self.G.state_dict().values(), *self.D.state_dict().values(), *moments]
+        flags = [torch.isfinite(t).all().to(self.device) for t in tensors
+                 if torch.is_tensor(t) and t.is_floating_point()]
+        return bool(torch.stack(flags).all())
+
+    def state_dict(self, ranks: list[dict] | None = None) -> dict:
+        """Everything a checkpoint holds; `ranks` from _gather_ranks (a collective when it is None)."""
+        ranks = ranks or self._gather_ranks()
         return {
             "train_config": dataclasses.asdict(self.cfg), "config": dataclasses.asdict(self.net_cfg),
             "G": self.G.state_dict(), "D": self.D.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-            "z_gen": self.z_gen.get_state(), "sampler": self.sampler.state_dict(), "step": self.step,
-            "collapse_count": self.collapse_count, "wall_s": self.wall_s,
+            "z_gen": ranks[0]["z_gen"], "ranks": ranks, "sampler": self.sampler.state_dict(), "step": self.step,
+            "collapse_count": ranks[0]["collapse_count"], "wall_s": self.wall_s,
         }
 
     def save_checkpoint(self) -> Path:
-        """Write the checkpoint atomically (temp file, then rename) and a fixed-noise sample grid."""
-        if self.rank != 0:
-            return self.checkpoint_path
-        self.out.mkdir(parents=True, exist_ok=True)
-        tmp = self.checkpoint_path.with_name(f"checkpoint.pt.tmp{os.getpid()}")
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, self.checkpoint_path)
-        self.save_samples()
+        """Write the checkpoint atomically (temp file, then rename) and a fixed-noise sample grid.
+
+        Every rank calls it (it gathers each rank's noise state); rank 0 writes. Non-finite weights are
+        never written. A checkpoint written while every rank's last log point was healthy (no collapse
+        window open) is also copied to checkpoint_good.pt, the one a NaN or collapse stop restores.
+        """
+        ranks = self._gather_ranks()
+        healthy = max(r["collapse_count"] for r in ranks) == 0
+        if self.rank == 0:
+            if not self._finite_state():
+                self._stop(NON_FINITE, {})
+            self.out.mkdir(parents=True, exist_ok=True)
+            tmp = self.checkpoint_path.with_name(f"checkpoint.pt.tmp{os.getpid()}")
+            try:
+                with open(tmp, "wb") as f:
+                    torch.save(self.state_dict(ranks), f)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, self.checkpoint_path)
+            finally:
+                tmp.unlink(missing_ok=True)  # a full disk leaves no half-written temp file behind
+            if healthy:
+                _copy_atomic(self.checkpoint_path, self.good_path)
+            self.save_samples()
+        self.checkpoint_step = self.step
+        if healthy:
+            self.good_step = self.step
         return self.checkpoint_path
 
     def save_snapshot(self, epoch: int) -> Path:
-        """G's weights after `epoch` full passes: snapshots/G_epoch<N>.pt (rank 0 only)."""
+        """G's weights after `epoch` full passes: snapshots/G_epoch<N>.pt (rank 0 only; never non-finite)."""
         path = self.out / "snapshots" / f"G_epoch{epoch:03d}.pt"
         if self.rank == 0:
+            if not self._finite_state():
+                self._stop(NON_FINITE, {})
             path.parent.mkdir(parents=True, exist_ok=True)
             torch.save({"step": self.step, "epoch": epoch, "G": self.G.state_dict()}, path)
         return path
@@ -211,27 +341,117 @@ class Trainer:
         plots.save_grid(images, self.out / "samples_latest.png", nrow)
         return path
 
+    def _same_run(self, saved: dict) -> dict:
+        """{field: (saved, now)} where a checkpoint's TrainConfig differs from ours (steps may differ)."""
+        saved_cfg = TrainConfig(**saved)
+        return {k: (v, getattr(self.cfg, k)) for k, v in dataclasses.asdict(saved_cfg).items()
+                if k != "steps" and getattr(self.cfg, k) != v}
+
     def load_checkpoint(self, path: Path | None = None) -> bool:
-        """Restore everything from a checkpoint; returns False when there is none."""
+        """Restore everything from a checkpoint; returns False when there is none.
+
+        Each rank takes its own noise-generator state. A damaged run-folder checkpoint.pt is moved
+        aside (checkpoint.pt.corrupt-<its time>) and CheckpointError says how to restart.
+        """
         path = Path(path or self.checkpoint_path)
         if not path.exists():
             return False
-        state = torch.load(path, map_location=self.device, weights_only=False)
-        saved = TrainConfig(**state["train_config"])
-        if dataclasses.replace(saved, steps=self.cfg.steps) != self.cfg:
-            diff = {k: (v, getattr(self.cfg, k)) for k, v in dataclasses.asdict(saved).items()
-                    if k != "steps" and getattr(self.cfg, k) != v}
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(path.stat().st_mtime))
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+        try:
+            state, error = read_checkpoint(path, self.device), None
+        except CheckpointError as err:
+            state, error = None, err
+        if self._agree(int(error is not None)):  # every rank read the same file: all go on or all stop
+            raise self._set_aside(path, aside, error)
+        diff = self._same_run(state["train_config"])
+        if diff:
             raise ValueError(f"{path} was written by a different configuration {diff} (saved, now); "
                              "use another --out folder or delete the checkpoint to start again")
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
-        self.z_gen.set_state(state["z_gen"])
         self.sampler.load_state_dict(state["sampler"])
-        self.step, self.collapse_count = state["step"], state["collapse_count"]
-        self.wall_s = state.get("wall_s", 0.0)
+        self.step, self.wall_s = state["step"], state.get("wall_s", 0.0)
+        ranks = state.get("ranks") or [{"z_gen": state["z_gen"], "collapse_count": state["collapse_count"]}]
+        if len(ranks) != self.world:
+            warnings.warn(f"{path} was written by {len(ranks)} process(es) and is resumed by {self.world}: "
+                          "training goes on, but not as an exact replay of an uninterrupted run", stacklevel=2)
+        if self.rank < len(ranks):
+            self.z_gen.set_state(ranks[self.rank]["z_gen"].cpu())
+            self.collapse_count = ranks[self.rank]["collapse_count"]
+        else:  # a rank the checkpoint did not have: a stream of its own, never a copy of another rank's
+            self.z_gen.manual_seed(self.cfg.seed + 1000 * self.rank + 1 + 7919 * self.step)
+            self.collapse_count = 0
+        self.loaded_collapse = max(r["collapse_count"] for r in ranks)
+        if path == self.checkpoint_path:
+            self.checkpoint_step = self.step
         return True
+
+    def _good_checkpoint_step(self) -> int | None:
+        """The step of a readable checkpoint_good.pt of this configuration, else None."""
+        if not self.good_path.exists():
+            return None
+        try:
+            state = read_checkpoint(self.good_path)
+        except CheckpointError:
+            return None
+        return None if self._same_run(state["train_config"]) else int(state["step"])
+
+    def _set_aside(self, path: Path, aside: Path, error: CheckpointError | None) -> CheckpointError:
+        """Move a damaged checkpoint out of the way (rank 0) and say how to restart (the same on every rank)."""
+        if self.rank == 0 and path == self.checkpoint_path:
+            os.replace(path, aside)
+        elif path != self.checkpoint_path:
+            return error or CheckpointError(f"{path} is not a valid checkpoint (unreadable on another rank)")
+        reason = str(error) if error else f"{path} is not a valid checkpoint (unreadable on another rank)"
+        good = self._good_checkpoint_step()
+        how = (f"to resume from the last good checkpoint (step {good}), copy {self.good_path} to {path} and run "
+               "the same command again; to start from step 0, run the same command again" if good is not None
+               else "run the same command again to start training from step 0")
+        return CheckpointError(f"{reason}; a full disk or a broken copy can do this. Moved it to {aside}: {how}.")
+
+    def _adopt_good(self, resumed: bool) -> None:
+        """Which checkpoint a stop may restore: the resumed one when healthy, else an older checkpoint_good.pt."""
+        self.good_step = None
+        if resumed and self.loaded_collapse == 0:
+            if self.rank == 0:
+                _copy_atomic(self.checkpoint_path, self.good_path)
+            self.good_step = self.step
+        elif resumed:
+            good = self._good_checkpoint_step()
+            self.good_step = good if good is not None and good <= self.step else None
+        if self.good_step is None and self.rank == 0:
+            self.good_path.unlink(missing_ok=True)  # a fresh start: an old run's good checkpoint is not ours
+
+    def _restore_good(self) -> str:
+        """After a stop, rewind the folder to the last good checkpoint; returns what was kept (for the message)."""
+        if self.rank == 0:
+            if self.good_step is not None and self.checkpoint_step != self.good_step:
+                _copy_atomic(self.good_path, self.checkpoint_path)
+            elif self.good_step is None and self.checkpoint_step is not None:
+                self.checkpoint_path.unlink(missing_ok=True)  # written after the trouble began: not good
+            snapshots = self.out / "snapshots"
+            for path in snapshots.glob("G_epoch*.pt") if snapshots.exists() else ():
+                if int(path.stem.removeprefix("G_epoch")) * self.sampler.steps_per_epoch > (self.good_step or 0):
+                    path.unlink()  # G after the restored step: rewritten when the run goes on from there
+        if self.good_step is None:
+            return "no checkpoint was written before it began, so none is kept"
+        return (f"{self.checkpoint_path} now holds the last good checkpoint, step {self.good_step}, "
+                "written before it began")
+
+    def _stop(self, verdict: int, values: dict) -> NoReturn:
+        """Restore the last good checkpoint and raise TrainingStopped (every rank, with the same verdict)."""
+        kept = self._restore_good()
+        if verdict == NON_FINITE:
+            mine = f" (this rank: {', '.join(f'{k} {v:.4g}' for k, v in values.items())})" if values else ""
+            raise TrainingStopped(f"non-finite losses or weights at step {self.step}{mine}; {kept}. "
+                                  "Lower the learning rate or check the data.")
+        raise TrainingStopped(
+            f"collapse at step {self.step}: D(G(z)) stayed below {self.cfg.collapse_threshold} for "
+            f"{self.cfg.collapse_patience} log points (D wins, G gets no gradient); {kept}. The same command would "
+            "repeat it exactly: train into another --out folder with another --seed or a lower learning rate.")
 
     # ---- the loop -------------------------------------------------------------------------
     def _truncate_log(self) -> None:
@@ -278,8 +498,9 @@ class Trainer:
 
     def _fit(self, resume: bool) -> dict:
         cfg = self.cfg
-        if resume and self.load_checkpoint():
-            self._truncate_log()
+        resumed = resume and self.load_checkpoint()
+        self._truncate_log()  # resumed: each step once; fresh: no rows of an older run
+        self._adopt_good(resumed)
         self.G.train()
         self.D.train()
         bar = tqdm(total=cfg.steps, initial=self.step, desc=f"train {cfg.variant}", unit="step",
@@ -292,33 +513,40 @@ class Trainer:
             self.step += 1
             window_steps += 1
             bar.update(1)
-            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                last = self._log(stats, window_steps, time.perf_counter() - window_start)
+            log = self.step % cfg.log_every == 0 or self.step == cfg.steps
+            snapshot = cfg.snapshot_epochs and self.sampler.index == self.sampler.steps_per_epoch
+            checkpoint = self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps
+            if log or snapshot or checkpoint:
+                values = {k: float(v) for k, v in stats.items()}  # the only host sync: at log and write points
+                verdict = self._agree(self._verdict(values, count=log, weights=snapshot or checkpoint))
+                if verdict != OK:
+                    self._stop(verdict, values)
+            if log:
+                last = self._log(values, window_steps, time.perf_counter() - window_start)
                 bar.set_postfix(loss_d=f"{last['loss_d']:.3f}", loss_g=f"{last['loss_g']:.3f}",
                                 d_fake=f"{last['d_fake']:.3f}")
                 window_start, window_steps = time.perf_counter(), 0
             self.wall_s += time.perf_counter() - t0
-            if cfg.snapshot_epochs and self.sampler.index == self.sampler.steps_per_epoch:
+            if snapshot:
                 self.save_snapshot(self.sampler.epoch + 1)
-            if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+            if checkpoint:
                 self.save_checkpoint()
             elif cfg.sample_every and self.step % cfg.sample_every == 0 and self.rank == 0:
                 self.save_samples()
         bar.close()
         return {"step": self.step, "wall_s": self.wall_s, **last}
 
-    def _log(self, stats: dict[str, torch.Tensor], steps: int, seconds: float) -> dict:
-        values = {k: float(v) for k, v in stats.items()}  # the only host sync: at log points
-        if not all(math.isfinite(v) for v in values.values()):
-            raise TrainingStopped(
-                f"non-finite loss at step {self.step} ({values}); the last good checkpoint "
-                f"{self.checkpoint_path} is kept. Lower the learning rate or check the data.")
-        self.collapse_count = self.collapse_count + 1 if values["d_fake"] < self.cfg.collapse_threshold else 0
-        if self.cfg.collapse_patience and self.collapse_count >= self.cfg.collapse_patience:
-            raise TrainingStopped(
-                f"collapse at step {self.step}: D(G(z)) stayed below {self.cfg.collapse_threshold} for "
-                f"{self.collapse_count} log points (D wins, G gets no gradient). The last good checkpoint "
-                f"{self.checkpoint_path} is kept; restart from it with another seed or a lower lr.")
+    def _verdict(self, values: dict[str, float], count: bool, weights: bool) -> int:
+        """This rank's health: NON_FINITE (losses, or weights before a write), COLLAPSED (at log points) or OK."""
+        if not all(math.isfinite(v) for v in values.values()) or (weights and not self._finite_state()):
+            return NON_FINITE
+        if count:
+            self.collapse_count = self.collapse_count + 1 if values["d_fake"] < self.cfg.collapse_threshold else 0
+            if self.cfg.collapse_patience and self.collapse_count >= self.cfg.collapse_patience:
+                return COLLAPSED
+        return OK
+
+    def _log(self, values: dict[str, float], steps: int, seconds: float) -> dict:
         row = {"step": self.step, "epoch": self.sampler.epoch, **{k: f"{v:.6g}" for k, v in values.items()},
                "images_per_s": f"{steps * self.cfg.batch_size * self.world / max(seconds, 1e-9):.1f}",
                "wall_s": f"{self.wall_s:.2f}"}
@@ -334,7 +562,7 @@ def read_log(out: str | Path) -> list[dict]:
 
 def load_nets(path: str | Path, device: torch.device | str = "cpu") -> tuple[nets.Generator, nets.Discriminator, dict]:
     """Build G and D from a checkpoint file; returns (G, D, checkpoint dict without the weights)."""
-    state = torch.load(path, map_location=device, weights_only=False)
+    state = read_checkpoint(path, device, keys=("config", "G", "D"))
     cfg = nets.NetConfig(**{k: tuple(tuple(x) for x in v) if k in ("g_layers", "d_layers") else v
                             for k, v in state["config"].items()})
     g, d = nets.Generator(cfg).to(device), nets.Discriminator(cfg).to(device)

@@ -1,8 +1,11 @@
 """`python -m dcgan_lib train --dataset NAME --variant V --profile P --out DIR [--steps N]`."""
 from __future__ import annotations
 
+import torch.distributed as dist
+
 from dcgan_lib import nets, profiles, store
-from dcgan_lib.train import TrainingStopped, init_distributed
+from dcgan_lib.cli import CommandError
+from dcgan_lib.train import TrainConfig, TrainingStopped, init_distributed
 
 
 def register(sub) -> None:
@@ -23,18 +26,25 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    init_distributed()
     overrides = {k: v for k, v in (("checkpoint_every", args.checkpoint_every), ("log_every", args.log_every),
                                    ("seed", args.seed)) if v is not None}
+    # refuse nonsense (--steps -5, --log-every 0, ...) before the data is prepared: TrainConfig's own checks
+    TrainConfig(variant=args.variant, **overrides, **({} if args.steps is None else {"steps": args.steps}))
+    if args.epochs is not None and args.epochs < 1:
+        raise CommandError(f"--epochs must be a whole number >= 1, got {args.epochs}")
+    init_distributed()
     if args.compile:
         overrides["compile"] = True
     try:
         path = store.train_model(args.dataset, args.variant, args.profile, args.out, steps=args.steps,
                                  epochs=args.epochs, dedup=args.dedup, progress=not args.no_progress,
                                  **overrides)
-    except TrainingStopped as err:
+    except TrainingStopped as err:  # all ranks stop together (the trainer agrees on it)
         print(f"training stopped: {err}")
         return 3
+    finally:
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()  # a clean teardown: gloo can abort a process that exits with it alive
     print(f"checkpoint: {path}")
     print(f"samples: {path.parent / 'samples_latest.png'}")
     return 0
