@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
+from dcgan_lib import results
 from dcgan_lib.results import ROOT
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -57,6 +59,56 @@ def load_records(folder: Path | None = None) -> list[tuple[Path, dict]]:
     return out
 
 
+def commit_problem(commit, repo: Path | None = None) -> str | None:
+    """Why a record's commit cannot be rerun (dirty, unknown, not in this repository), or None if it can."""
+    commit = str(commit or "")
+    if commit.endswith("+dirty"):
+        return "dirty (made from uncommitted changes)"
+    if not re.fullmatch(r"[0-9a-f]{7,40}", commit):
+        return f"unknown commit {commit!r}"
+    found = subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=repo or results.ROOT,
+                           capture_output=True)
+    return None if found.returncode == 0 else f"commit {commit[:12]} is not in this repository"
+
+
+def _commits(value, where: str = "") -> list[tuple[str, object]]:
+    """Every (key path, value) of a 'commit' key in a record, the top-level one first."""
+    out = []
+    if isinstance(value, dict):
+        for key, v in value.items():
+            path = f"{where}.{key}" if where else str(key)
+            out += [(path, v)] if key == "commit" else _commits(v, path)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _commits(v, f"{where}[{i}]")
+    return out
+
+
+def record_problems(records: list[tuple[Path, dict]], repo: Path | None = None) -> dict[str, list[str]]:
+    """{record file name: [problem, ...]} for records that do not name a clean commit of this repository.
+
+    Checks the record's own commit and any nested one (the run a model came from); a record with no
+    commit at all is a problem too.
+    """
+    seen: dict[str, str | None] = {}
+    out: dict[str, list[str]] = {}
+    for path, record in records:
+        commits = _commits(record)
+        if "commit" not in record:
+            commits.insert(0, ("commit", None))
+        for key, commit in commits:
+            if str(commit) not in seen:
+                seen[str(commit)] = commit_problem(commit, repo)
+            if seen[str(commit)]:
+                out.setdefault(path.name, []).append(f"{key}: {seen[str(commit)]}")
+    return out
+
+
+def problems_text(problems: dict[str, list[str]]) -> str:
+    """One line per record that cannot be rerun as recorded."""
+    return "\n".join(f"{name}: {'; '.join(why)}" for name, why in problems.items())
+
+
 def _scalars(values: dict, keys: list[str] | None = None, most: int = 4) -> str:
     """The short scalar entries of a dict (numbers and short strings), at most `most` of them."""
     keys = keys if keys is not None else list(values)
@@ -69,6 +121,7 @@ def results_markdown(folder: Path | None = None) -> str:
     """A results table (ours beside the paper's, with provenance), the markdown tables and a gallery."""
     folder = folder or ROOT / "figures"
     records = load_records(folder)
+    problems = record_problems(records)
     lines = ["| result | ours | paper | profile | data | device | wall s | commit |", "|---" * 8 + "|"]
     for path, r in records:
         paper = r.get("paper") or {}
@@ -77,10 +130,19 @@ def results_markdown(folder: Path | None = None) -> str:
         ours = _scalars(metrics, shared + [k for k in metrics if k not in shared])
         theirs = _scalars(paper, shared + [k for k in paper if k not in shared]) if paper else "-"
         wall = _fmt(r["wall_s"]) if r.get("wall_s") is not None else "-"
+        commit = str(r.get("commit", ""))
+        short = commit[:8] + ("+dirty" if commit.endswith("+dirty") else "")
+        if path.name in problems:
+            short = f"**NOT RERUNNABLE** {short}" if short else "**NOT RERUNNABLE** (none)"
         lines.append(f"| [{r.get('name', path.stem)}](figures/{path.name}) | {ours} | {theirs} | "
-                     f"{r.get('profile', '')} | {_data(r)} | {r.get('device', '')} | {wall} | "
-                     f"{str(r.get('commit', ''))[:8]} |")
-    parts = ["### Every recorded result", "", *lines, ""]
+                     f"{r.get('profile', '')} | {_data(r)} | {r.get('device', '')} | {wall} | {short} |")
+    parts = ["### Every recorded result", ""]
+    if problems:
+        parts += [f"> **Warning: {len(problems)} of {len(records)} records cannot be rerun as recorded**: a record "
+                  "must name a clean commit of this repository (`python -m dcgan_lib report --strict` refuses "
+                  "them). Rerun each from a clean checkout to replace it:", ">",
+                  *(f"> - `{name}`: {'; '.join(why)}" for name, why in problems.items()), ""]
+    parts += [*lines, ""]
     tables = sorted(folder.glob("table*.md"))
     tables += sorted(p for p in folder.glob("*.md") if not p.name.startswith("table"))
     for table in tables:

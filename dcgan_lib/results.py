@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 import time
 from contextlib import contextmanager
@@ -25,13 +26,21 @@ def figures_dir(profile: str) -> Path:
     return path
 
 
+CODE_SUFFIXES = (".py", ".ipynb", ".toml", ".cfg", ".yml", ".yaml")
+
+
 def git_commit() -> str:
-    """The current commit, with '+dirty' when the work tree has uncommitted changes."""
+    """The current commit, with '+dirty' when the work tree has uncommitted changes.
+
+    Changes to tracked files count, and so do untracked code files (a new module the commit lacks);
+    untracked outputs (a new figure) do not. 'unknown' outside a git checkout.
+    """
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
                                 text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=ROOT,
+                                capture_output=True, text=True, check=True).stdout.splitlines()
+        dirty = [s for s in status if not s.startswith("??") or s.rstrip('"').endswith(CODE_SUFFIXES)]
         return commit + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -61,8 +70,59 @@ def write_record(stem: str | Path, *, name: str, profile: str, metrics: dict[str
     }
     path = out_dir / f"{Path(stem).name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2, default=_jsonable) + "\n")
+    path.write_text(json.dumps(portable(record), indent=2, default=_jsonable) + "\n")
     return path
+
+
+def _bases() -> list[tuple[str, str]]:
+    """(absolute prefix, label) pairs, project first: the places a record's paths are written relative to."""
+    from dcgan_lib.data import data_root, mirror_root
+
+    places = [(ROOT, ""), (data_root(), "$DCGAN_DATA"), (mirror_root(), "$DCGAN_MIRROR"), (Path.home(), "~")]
+    out = []
+    for place, label in places:
+        if place is None:
+            continue
+        for form in dict.fromkeys((str(Path(place).absolute()), str(Path(place).resolve()))):
+            if form != "/":
+                out.append((form.rstrip("/"), label))
+    return out
+
+
+def portable(value: Any, bases: list[tuple[str, str]] | None = None) -> Any:
+    """A record value with every machine path made portable (so a record can be rerun anywhere).
+
+    Paths under the project become project-relative ("data/archives/x.tar.gz"); under the data root
+    or the mirror they are labelled "$DCGAN_DATA/..." or "$DCGAN_MIRROR/..."; under the home folder "~/...".
+    Those prefixes are also rewritten inside strings ("folder:/home/me/pics" -> "folder:~/pics"). Any other
+    absolute path keeps only its file name, as "<outside>/name". Works through dicts, lists and tuples.
+    """
+    bases = _bases() if bases is None else bases
+    if isinstance(value, dict):
+        return {portable(k, bases): portable(v, bases) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [portable(v, bases) for v in value]
+    if isinstance(value, Path) or isinstance(value, str) and value.startswith("/") and not re.search(r"\s", value):
+        return _portable_path(str(value), bases)
+    if isinstance(value, str):
+        for base, label in bases:
+            value = re.sub(re.escape(base) + r"(?=/|$|[\s\"',;:)\]])/?",
+                           lambda m, label=label: (label + "/" if label else "") if m.group(0).endswith("/")
+                           else (label or "."), value)
+        return value
+    return value
+
+
+def _portable_path(text: str, bases: list[tuple[str, str]]) -> str:
+    if not os.path.isabs(text):
+        return text
+    for base, label in bases:
+        if text == base:
+            return label or "."
+        if text.startswith(base + "/"):
+            rest = text[len(base) + 1:]
+            return f"{label}/{rest}" if label else rest
+    return f"<outside>/{Path(text).name}"
 
 
 def read_record(path: str | Path) -> dict[str, Any]:

@@ -90,18 +90,24 @@ def test_official_cifar_batches(data_dir):
 
 
 def test_lsun_lmdb(data_dir, tmp_path, monkeypatch):
-    lmdb = pytest.importorskip("lmdb")
+    import lmdb  # a pinned dependency: missing, this must fail, not skip
+
     path = tmp_path / "bedroom_train_lmdb"
     env = lmdb.open(str(path), map_size=1 << 24)
+    stored = {f"{i:040x}": encode(rgb(i, (48, 36)), "WEBP" if i % 2 else "JPEG") for i in range(5)}
     with env.begin(write=True) as txn:
-        for i in range(5):
-            txn.put(f"{i:040x}".encode(), encode(rgb(i, (48, 36)), "WEBP" if i % 2 else "JPEG"))
+        for key, payload in stored.items():
+            txn.put(key.encode(), payload)
         txn.put(b"f" * 40, b"\x00garbage")
     env.close()
     monkeypatch.setenv("DCGAN_LSUN_LMDB", str(path))
     (data_dir / "official" / "lsun_bedroom").mkdir(parents=True)
     images = data.prepare("lsun_bedroom", 16, progress=False)
     assert len(images) == 5 and images.info["bad"] == 1 and images.labels is None
+    assert images.ids == sorted(stored) and images.info["bad_files"][0]["id"] == "f" * 40
+    for key, img in zip(images.ids, images.images, strict=True):  # each key's own image, min-resized + cropped
+        whole = np.asarray(Image.open(io.BytesIO(stored[key])).convert("RGB"))
+        np.testing.assert_array_equal(img, data.decode_image(whole, 16))
 
 
 def test_missing_dataset_names_the_fetch_command(data_dir):
@@ -144,14 +150,48 @@ def test_batch_sampler_position_is_its_state():
     assert sorted(epoch0.tolist()) == list(range(40))  # one epoch sees each image once
 
 
-@pytest.mark.skipif(data.mirror_root() is None, reason="needs DCGAN_MIRROR")
-def test_mirror_svhn_labels_follow_labels_csv():
+def make_svhn_mirror(folder, n_test=12, n_train=5):
+    """A tiny svhn-mirror.tar.gz in the mirror's layout (PNG digits + labels.csv); returns (path, labels, pixels)."""
     import csv
     import tarfile
 
-    images = data.prepare("svhn", 32, "test", limit=20, progress=False)
-    assert images.info["source"] == "mirror" and len(images) == 20
-    with tarfile.open(data.mirror_root() / "svhn-mirror.tar.gz") as tar:
-        rows = csv.DictReader(io.TextIOWrapper(tar.extractfile("svhn-mirror/test_first10k/labels.csv")))
-        truth = {r["file"]: int(r["label"]) for r in rows}
-    assert images.labels.tolist() == [truth[i.rsplit("/", 1)[1]] for i in images.ids]
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 10, n_test).tolist()
+    pixels, members = {}, {}
+    rows = io.StringIO()
+    writer = csv.writer(rows)
+    writer.writerow(["file", "label", "test_index"])
+    for i in range(n_test):
+        name = f"{i:05d}.png"
+        pixels[name] = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        members[f"svhn-mirror/test_first10k/{name}"] = encode(Image.fromarray(pixels[name]), "PNG")
+        writer.writerow([name, labels[i], i])
+    members["svhn-mirror/test_first10k/labels.csv"] = rows.getvalue().encode()
+    for i in range(n_train):
+        members[f"svhn-mirror/train_first1083_unlabeled/{i:05d}.png"] = encode(rgb(100 + i, (32, 32)), "PNG")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "svhn-mirror.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name, payload in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    return path, dict(zip(sorted(pixels), labels, strict=True)), pixels
+
+
+def test_mirror_svhn_labels_follow_labels_csv(data_dir, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    archive, labels, pixels = make_svhn_mirror(tmp_path / "mirror")
+    monkeypatch.setenv("DCGAN_MIRROR", str(archive.parent))
+    monkeypatch.setitem(data.DATASETS, "svhn", replace(data.DATASETS["svhn"], sha256=data.sha256_of(archive)))
+    images = data.prepare("svhn", 32, "test", limit=7, progress=False)
+    assert images.info["source"] == "mirror" and len(images) == 7
+    assert (data_dir / "archives" / "svhn-mirror.tar.gz").read_bytes() == archive.read_bytes()  # copied, verified
+    names = [i.rsplit("/", 1)[1] for i in images.ids]
+    assert names == [sorted(pixels)[i] for i in data.subset_indices(len(pixels), 7)]
+    assert images.labels.tolist() == [labels[n] for n in names]
+    for name, img in zip(names, images.images, strict=True):
+        np.testing.assert_array_equal(img, pixels[name])  # pixel-exact PNG digits, no resize at 32 px
+    train = data.prepare("svhn", 32, "train", progress=False)
+    assert len(train) == 5 and train.labels is None

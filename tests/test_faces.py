@@ -54,8 +54,20 @@ def test_show_numbered_labels_every_sample_and_frames_candidates():
     import matplotlib
 
     matplotlib.use("Agg")
-    imgs = np.zeros((7, 8, 8, 3), np.uint8)
+    from dcgan_lib.plots import image_grid
+
+    imgs = (np.arange(7, dtype=np.uint8)[:, None, None, None] * 30 + 10).repeat(8, 1).repeat(8, 2).repeat(3, 3)
     ax = faces.show_numbered(imgs, cols=3, highlight={"left": [0, 4], "right": [6]})
+    np.testing.assert_array_equal(np.asarray(ax.images[0].get_array()), image_grid(imgs, 3, 2))
+    grid = np.asarray(ax.images[0].get_array())
+
+    def sample_at(x, y):  # the sample whose pixels lie under a point of the grid image
+        return int(np.flatnonzero(imgs[:, 0, 0, 0] == grid[int(y), int(x), 0])[0])
+    assert all(sample_at(*t.get_position()) == int(t.get_text()) for t in ax.texts)
     assert sorted(t.get_text() for t in ax.texts) == sorted(str(i) for i in range(7))
-    assert len(ax.patches) == 3
+    framed = {}
+    for r in ax.patches:  # each frame surrounds its sample: its centre lies on that sample's pixels
+        x, y = r.get_x() + r.get_width() / 2, r.get_y() + r.get_height() / 2
+        framed.setdefault(tuple(r.get_edgecolor()), []).append(sample_at(x, y))
+    assert sorted(framed.values()) == [[0, 4], [6]]  # one colour per group
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["left", "right"]
