@@ -25,6 +25,8 @@ class NetConfig:
     kernel: int = 4
     channels: int = 3
     z_dist: str = "uniform"  # "uniform" U(-1, 1) or "normal" N(0, 1)
+    project_bn: str = "channel"  # BatchNorm of z's projection: per channel after the reshape, or per "unit" before
+    bn_eps: float = 1e-5  # BatchNorm epsilon (PyTorch's default; the authors' Theano code used 1e-8)
 
     def sample_z(self, n: int, generator: torch.Generator | None = None, device="cpu") -> torch.Tensor:
         """Draw n latent vectors from this model's prior (Paper §4: uniform; authors' SVHN: Gaussian)."""
@@ -105,14 +107,19 @@ class Generator(nn.Module):
         self.cfg = cfg
         # The only fully connected layer: a matrix multiply of z, reshaped to 4-D (guideline 3).
         self.project = nn.Linear(cfg.nz, cfg.g_base * 16, bias=False)
-        self.project_bn = nn.BatchNorm2d(cfg.g_base)
+        if cfg.project_bn not in ("channel", "unit"):
+            raise ValueError(f"project_bn must be 'channel' or 'unit', got {cfg.project_bn!r}")
+        # "unit": one statistic per projected unit before the reshape, as the authors' Theano G did
+        self.project_bn = (nn.BatchNorm1d(cfg.g_base * 16, eps=cfg.bn_eps) if cfg.project_bn == "unit"
+                           else nn.BatchNorm2d(cfg.g_base, eps=cfg.bn_eps))
         blocks, c_in = [], cfg.g_base
         k, p = cfg.kernel, _pad(cfg.kernel)
         for i, (c_out, stride) in enumerate(cfg.g_layers):
             last = i == len(cfg.g_layers) - 1
             out_pad = stride + 2 * p - k if stride > 1 else 0  # makes the side exactly side * stride
             conv = nn.ConvTranspose2d(c_in, c_out, k, stride, p, output_padding=out_pad, bias=last)
-            layers = [conv, nn.Tanh()] if last else [conv, nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+            layers = [conv, nn.Tanh()] if last else [conv, nn.BatchNorm2d(c_out, eps=cfg.bn_eps),
+                                                      nn.ReLU(inplace=True)]
             blocks.append(nn.Sequential(*layers))
             c_in = c_out
         self.blocks = nn.ModuleList(blocks)
@@ -122,8 +129,13 @@ class Generator(nn.Module):
 
     def feature_maps(self, z: torch.Tensor) -> list[torch.Tensor]:
         """Every intermediate map: the 4x4 projection, each hidden conv, then the image."""
-        h = self.project(z.flatten(1)).view(-1, self.cfg.g_base, 4, 4)  # g_base x 4 x 4
-        h = torch.relu(self.project_bn(h))
+        h = self.project(z.flatten(1))  # (N, g_base * 16)
+        if self.cfg.project_bn == "unit":
+            h = self.project_bn(h)
+        h = h.view(-1, self.cfg.g_base, 4, 4)  # g_base x 4 x 4
+        if self.cfg.project_bn == "channel":
+            h = self.project_bn(h)
+        h = torch.relu(h)
         maps = [h]
         for block in self.blocks:
             h = block(h)  # side doubles at stride 2
@@ -142,7 +154,7 @@ class Discriminator(nn.Module):
         for i, (c_out, stride) in enumerate(cfg.d_layers):
             layers = [nn.Conv2d(c_in, c_out, k, stride, p, bias=False)]
             if i > 0:  # no BatchNorm on D's input layer (guideline 2)
-                layers.append(nn.BatchNorm2d(c_out))
+                layers.append(nn.BatchNorm2d(c_out, eps=cfg.bn_eps))
             layers.append(nn.LeakyReLU(0.2, inplace=True))
             blocks.append(nn.Sequential(*layers))
             c_in, side = c_out, side // stride
@@ -168,7 +180,7 @@ def init_weights(module: nn.Module) -> None:
             nn.init.normal_(m.weight, 0.0, 0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
 
@@ -200,7 +212,7 @@ def calibrate_batchnorm(g: Generator, batches: int = 50, batch_size: int = 128, 
     """
     device = next(g.parameters()).device
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    bns = [m for m in g.modules() if isinstance(m, nn.BatchNorm2d)]
+    bns = [m for m in g.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     saved = [m.momentum for m in bns]
     for m in bns:
         m.reset_running_stats()

@@ -8,7 +8,7 @@ SVHN splits of the paper (online) and of the offline mirror; and the baselines: 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,17 +16,14 @@ import torch
 import torch.nn.functional as F
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.neighbors import KNeighborsClassifier
-from sklearn.svm import LinearSVC
 from torch import nn
 from tqdm.auto import tqdm
 
-from dcgan_lib import data, nets, results
+from dcgan_lib import authors, data, features, nets, results
 from dcgan_lib.features import FeatureConfig, FeatureSet, extract, extract_parts, memory_mb, prepare_bn, uint8_to_float
 from dcgan_lib.profiles import Profile
 from dcgan_lib.results import stopwatch
-
-SOLVERS = ("sklearn", "torch")
-SKLEARN_MAX_ENTRIES = 1_000_000  # "auto" uses LinearSVC up to this many n x d entries, the torch solver beyond
+from dcgan_lib.svm import SOLVERS, make_svm, resolve_solver, select_c, standardize, svm_accuracy  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -49,6 +46,10 @@ class ProbeSettings:
     knn_draws: int = 10
     full_extraction: bool = True  # time D's features on all 60,000 CIFAR-10 images
     solver_check: bool = True  # refit Table 1's DCGAN row with the other solver (sklearn vs torch), record both
+    full_size: bool = False  # also run Table 1 at the paper's size (probe_full: all 60,000 images, full width)
+    full_size_limit: int | None = None  # shrink that run's train set (smoke only)
+    full_size_c_grid: tuple[float, ...] = (3e-6, 1e-5, 3e-5, 1e-4, 3e-4)  # warm-started path over C
+    full_size_max_evals: int = 60  # L-BFGS function evaluations per C (each one reads every feature)
 
 
 def settings_for(profile: Profile) -> ProbeSettings:
@@ -58,140 +59,14 @@ def settings_for(profile: Profile) -> ProbeSettings:
         return ProbeSettings(cifar_train=profile.probe_train, cifar_test=profile.probe_test, cifar_val=50,
                              c_grid=(1e-3, 1e-2, 1e-1), n_labels=100, n_draws=3, n_select_draws=2,
                              svhn_sizes=(300, 100, 200), kmeans_k=16, kmeans_patches=5_000, cnn_trials=2,
-                             cnn_epochs=2, knn_draws=2, full_extraction=False)
+                             cnn_epochs=2, knn_draws=2, full_extraction=False, full_size=True,
+                             full_size_limit=600, full_size_c_grid=(1e-3, 1e-2), full_size_max_evals=15)
     if profile.name == "cpu":
         return ProbeSettings(cifar_train=profile.probe_train, cifar_test=profile.probe_test, cifar_val=2000,
                              c_grid=grid, n_draws=20, n_select_draws=3, kmeans_k=400, kmeans_patches=100_000,
                              cnn_trials=8, cnn_epochs=30, knn_draws=5)
     return ProbeSettings(cifar_train=profile.probe_train, cifar_test=profile.probe_test, cifar_val=10_000,
-                         c_grid=grid, solver_check=False)  # liblinear on 50,000 x 28,672 takes hours
-
-
-# --- standardisation ---------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Standardizer:
-    """Per-feature mean and scale fitted on training features only (Paper §5; authors: train-set statistics)."""
-
-    mean: np.ndarray
-    scale: np.ndarray
-
-    @classmethod
-    def fit(cls, x: np.ndarray, chunk: int = 4096) -> Standardizer:
-        """Mean and standard deviation of each column, accumulated in float64 chunk by chunk."""
-        total, squares = np.zeros(x.shape[1]), np.zeros(x.shape[1])
-        for start in range(0, len(x), chunk):
-            part = np.asarray(x[start:start + chunk], np.float64)
-            total += part.sum(0)
-            squares += (part ** 2).sum(0)
-        mean = total / len(x)
-        std = np.sqrt(np.maximum(squares / len(x) - mean ** 2, 0.0))
-        scale = np.where(std > 1e-6 * max(std.max(), 1e-12), std, 1.0)  # constant features stay 0
-        return cls(mean.astype(np.float32), scale.astype(np.float32))
-
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        """(x - mean) / scale as a new float32 array."""
-        return (np.asarray(x, np.float32) - self.mean) / self.scale
-
-
-def standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
-    """Standardise train and every other array with the train statistics."""
-    scaler = Standardizer.fit(train)
-    return [scaler.transform(train)] + [scaler.transform(x) for x in others]
-
-
-# --- the L2-SVM ----------------------------------------------------------------------------------
-
-class TorchL2SVM:
-    """One-vs-rest L2-SVM with LinearSVC's exact objective, solved in torch by L-BFGS (fast on a GPU).
-
-    Per class k: 0.5 |w_k|^2 + 0.5 b_k^2 + C sum_i max(0, 1 - t_ik (w_k.x_i + b_k))^2, t_ik = +-1;
-    the bias is penalised like liblinear's (intercept_scaling=1).
-    """
-
-    def __init__(self, C: float = 1.0, max_iter: int = 1000, device: torch.device | str = "cpu"):
-        self.C, self.max_iter, self.device = C, max_iter, torch.device(device)
-
-    def fit(self, x: np.ndarray, y: np.ndarray) -> TorchL2SVM:
-        """Minimise the objective from zero weights; the problem is convex, so the start is irrelevant."""
-        self.classes_ = np.unique(y)
-        x_t = torch.as_tensor(np.asarray(x, np.float32), device=self.device)  # (n, d)
-        y_idx = torch.as_tensor(np.searchsorted(self.classes_, y), device=self.device)
-        n, k = len(x_t), len(self.classes_)
-        if k == 2:  # one decision function, +1 for the second class, as sklearn does
-            targets = (y_idx == 1).float().unsqueeze(1) * 2 - 1  # (n, 1)
-        else:
-            targets = F.one_hot(y_idx, k).float() * 2 - 1  # (n, k)
-        w = torch.zeros(x_t.shape[1] + 1, targets.shape[1], device=self.device, requires_grad=True)
-        opt = torch.optim.LBFGS([w], lr=1, max_iter=self.max_iter, history_size=20,
-                                tolerance_grad=1e-9, tolerance_change=1e-12, line_search_fn="strong_wolfe")
-        scale = 1.0 / (self.C * n)  # objective / (C n): same minimiser, better conditioned
-
-        def closure():
-            opt.zero_grad()
-            margin = x_t @ w[:-1] + w[-1]  # (n, k)
-            loss = 0.5 * scale * w.pow(2).sum() + (1 - targets * margin).clamp_min(0).pow(2).sum() / n
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-        self.coef_ = w[:-1].detach().T.cpu().numpy()  # (k, d)
-        self.intercept_ = w[-1].detach().cpu().numpy()  # (k,)
-        return self
-
-    def decision_function(self, x: np.ndarray) -> np.ndarray:
-        """Margins w.x + b of every class."""
-        scores = np.asarray(x, np.float32) @ self.coef_.T + self.intercept_
-        return scores[:, 0] if scores.shape[1] == 1 else scores
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """The class with the largest margin (one-vs-rest)."""
-        scores = self.decision_function(x)
-        if scores.ndim == 1:
-            return self.classes_[(scores > 0).astype(int)]
-        return self.classes_[scores.argmax(1)]
-
-
-def resolve_solver(solver: str, n: int, d: int) -> str:
-    """"auto": sklearn's LinearSVC for small problems, the torch solver (same objective) for large ones."""
-    if solver == "auto":
-        return "sklearn" if n * d <= SKLEARN_MAX_ENTRIES else "torch"
-    if solver not in SOLVERS:
-        raise ValueError(f"solver must be auto or one of {SOLVERS}, got {solver!r}")
-    return solver
-
-
-def make_svm(C: float, solver: str = "sklearn", device: torch.device | str = "cpu"):
-    """An L2-SVM: LinearSVC (squared hinge, L2) or the torch solver of the same objective (Paper §5)."""
-    if solver == "sklearn":  # dual coordinate descent: 3x faster than the primal here at the small Cs we pick
-        return LinearSVC(C=C, loss="squared_hinge", penalty="l2", dual=True, max_iter=2000)
-    if solver == "torch":
-        return TorchL2SVM(C=C, device=device)
-    raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-
-
-def svm_accuracy(x_train, y_train, x_eval, y_eval, C: float, solver: str = "sklearn",
-                 device: torch.device | str = "cpu") -> float:
-    """Fit an L2-SVM on (x_train, y_train) and return its accuracy on (x_eval, y_eval)."""
-    model = make_svm(C, solver, device).fit(x_train, y_train)
-    return float((model.predict(x_eval) == y_eval).mean())
-
-
-@dataclass(frozen=True)
-class Selection:
-    """The C chosen on validation and the validation accuracy of every C tried."""
-
-    C: float
-    val_accuracy: dict[float, float]
-
-
-def select_c(x_train, y_train, x_val, y_val, c_grid, solver: str = "sklearn",
-             device: torch.device | str = "cpu") -> Selection:
-    """Pick C by validation accuracy; ties go to the smaller C (more regularised) (Paper §5.2)."""
-    scores = {c: svm_accuracy(x_train, y_train, x_val, y_val, c, solver, device)
-              for c in tqdm(sorted(c_grid), desc="C on validation", leave=False)}
-    best = max(scores.values())
-    return Selection(C=min(c for c, s in scores.items() if s == best), val_accuracy=scores)
+                         c_grid=grid, solver_check=False, full_size=True)  # liblinear on 50,000 x 28,672: hours
 
 
 # --- label draws and the SVHN splits -------------------------------------------------------------
@@ -706,21 +581,36 @@ def write_table(stem: str, *, name: str, profile: str, metric: str, rows: list[d
     return path
 
 
+AUTHORS_C_GRID = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2)  # svhn_semisup_analysis.py's `cs`
+
+
 def d_row_svhn(d: nets.Discriminator, pdata: ProbeData, settings: ProbeSettings, solver: str = "auto",
-               device: torch.device | str = "cpu", seed: int = 0) -> dict:
-    """Table 2's DCGAN row: D features, C by validation over draws, test error over many draws (Paper §5.2)."""
-    feats = d_features(d, pdata, device)
-    x_pool, x_val, x_test = standardize(feats["train"].x, feats["val"].x, feats["test"].x)
+               device: torch.device | str = "cpu", seed: int = 0, model: str = "DCGAN D + L2-SVM",
+               authors_protocol: bool = False, note: str = "") -> dict:
+    """Table 2's DCGAN row: D features, C by validation over draws, test error over many draws (Paper §5.2).
+
+    `authors_protocol` follows svhn_semisup_analysis.py to the letter: BatchNorm statistics averaged over
+    ALL the unlabelled train images in batches of 128, raw (unstandardised) features, their C grid and
+    10 draws per C. Otherwise features are standardised on the pool and C comes from the profile's grid.
+    """
+    if authors_protocol:
+        cfg = FeatureConfig(batch_size=128, bn_images=None)
+        settings = replace(settings, c_grid=AUTHORS_C_GRID, n_select_draws=10)
+    feats = d_features(d, pdata, device, cfg if authors_protocol else None)
+    x_pool, x_val, x_test = (feats["train"].x, feats["val"].x, feats["test"].x) if authors_protocol else \
+        standardize(feats["train"].x, feats["val"].x, feats["test"].x)
     res = svm_over_draws(x_pool, pdata.train.labels, x_val, pdata.val.labels, x_test, pdata.test.labels,
                          settings, solver, device, seed, check=True)  # one extra fit of 1000 labels
-    return {"model": "DCGAN D + L2-SVM", "paper_key": "dcgan", "value": res.mean,
+    protocol_note = ("authors' choices: raw features, their C grid, 10 draws per C, BN over all unlabelled "
+                     "train digits in batches of 128" if authors_protocol else "standardised features")
+    return {"model": model, "paper_key": "dcgan", "value": res.mean,
             "ci95": res.ci95, "C": res.C, "val_error_by_c": {str(c): e for c, e in res.val_error_by_c.items()},
             "test_errors": list(res.test_errors), "draws": len(res.test_errors), "labels": settings.n_labels,
             "features": int(x_pool.shape[1]), "solver": res.solver, "solver_check": res.solver_check,
-            "protocol": pdata.protocol,
+            "protocol": pdata.protocol, "standardised": not authors_protocol,
             "extraction": {name: f.summary() for name, f in feats.items()},
-            "note": f"{pdata.protocol} protocol, {settings.n_labels} labels, mean +- 1.96 std over "
-                    f"{len(res.test_errors)} draws, C={res.C:g}"}
+            "note": f"{note}{pdata.protocol} protocol, {settings.n_labels} labels, mean +- 1.96 std over "
+                    f"{len(res.test_errors)} draws, C={res.C:g}; {protocol_note}"}
 
 
 def knn_row_svhn(pdata: ProbeData, settings: ProbeSettings, seed: int = 0) -> dict:
@@ -827,3 +717,40 @@ def run_table2(d: nets.Discriminator, profile: Profile, *, protocol: str = "auto
             rows.append(knn_row_svhn(pdata, settings, seed))
             rows.append(cnn_row_svhn(d.cfg, pdata, settings, device, seed))
     return write_table2(rows, pdata, profile, seed=seed, wall_s=elapsed(), device=device, d_info=d_info)
+
+
+# --- the authors' released nets through the same pipelines (known-good references) --------------------
+
+def authors_rows_svhn(pdata: ProbeData, settings: ProbeSettings, solver: str = "auto",
+                      device: torch.device | str = "cpu", seed: int = 0) -> list[dict]:
+    """Table 2 rows for the authors' own SVHN D (epoch 200): their protocol choices, then ours."""
+    _, d = authors.load_svhn()
+    common = "authors' released D (epoch 200, 64-128-256, 7,168 features); "
+    return [d_row_svhn(d, pdata, settings, solver, device, seed, authors_protocol=True, note=common,
+                       model="authors' D + L2-SVM (their script's choices)"),
+            d_row_svhn(d, pdata, settings, solver, device, seed, note=common,
+                       model="authors' D + L2-SVM (our protocol: standardised, our C grid)")]
+
+
+def authors_row_cifar10(pdata: ProbeData, settings: ProbeSettings, solver: str = "auto",
+                        device: torch.device | str = "cpu") -> dict:
+    """Table 1 row for the authors' ImageNet-32 D: all six layers when complete, else the layers present."""
+    d = authors.load_imagenet32_discriminator(allow_partial=True)
+    layers = len(d.cfg.d_layers)
+    dim = sum(features.layer_dims(d.cfg))
+    what = ("all 6 layers" if layers == 6 else
+            f"layers 1-{layers} only ({dim:,} of 28,672 features: the offline copy lacks the kernels of "
+            f"layers {layers + 1}-6; {authors.how_to_get_all()})")
+    return d_row_cifar10(d, pdata, settings, f"authors' ImageNet-32 D (epoch 30), {what.split(' (')[0]}",
+                         "dcgan", solver, device, note=f"authors' released D, {what}; BN: train-set statistics")
+
+
+def write_authors_table(stem: str, table: int, rows: list[dict], pdata: ProbeData, profile: Profile, *,
+                        seed: int, wall_s: float, device=None) -> Path:
+    """Record + markdown of the authors'-weights rows of Table 1 or 2, on the same data and splits as ours."""
+    paper, metric = (paper_table1(), "accuracy") if table == 1 else (paper_table2(), "error")
+    name = ("Table 1 with the authors' ImageNet-32 D (Paper §5.1)" if table == 1
+            else "Table 2 with the authors' SVHN D (Paper §5.2)")
+    models = {k: authors.describe(k) for k in (("authors_imagenet32",) if table == 1 else ("authors_svhn",))}
+    return write_table(stem, name=name, profile=profile.name, metric=metric, rows=rows, paper=paper, pdata=pdata,
+                       seed=seed, wall_s=wall_s, device=device, authors_models=models)

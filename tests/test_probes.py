@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from dcgan_lib import nets, probes, profiles
+from dcgan_lib import nets, probes, profiles, svm
 
 
 @pytest.fixture(autouse=True)
@@ -108,7 +108,7 @@ def test_standardize_uses_train_statistics_only():
     train = rng.normal(5, 3, (200, 4)).astype(np.float32)
     train[:, 3] = 7.0  # a constant feature must not become NaN
     test = rng.normal(5, 3, (50, 4)).astype(np.float32)
-    s_train, s_test = probes.standardize(train, test)
+    s_train, s_test = svm.standardize(train, test)
     np.testing.assert_allclose(s_train[:, :3].mean(0), 0, atol=1e-5)
     np.testing.assert_allclose(s_train[:, :3].std(0), 1, atol=1e-4)
     assert np.isfinite(s_test).all() and (s_train[:, 3] == 0).all()
@@ -119,39 +119,39 @@ def test_select_c_on_tiny_data_reports_each_c_and_keeps_the_best():
     x, y = blobs(120, sep=0.5, seed=0)
     xv, yv = blobs(200, sep=0.5, seed=1)
     grid = (1e-4, 1e-2, 1.0)
-    sel = probes.select_c(x, y, xv, yv, grid)
+    sel = svm.select_c(x, y, xv, yv, grid)
     assert set(sel.val_accuracy) == set(grid) and sel.C in grid
     assert sel.val_accuracy[sel.C] == max(sel.val_accuracy.values())
     for c in grid:  # the stored scores are the validation accuracies of real fits
-        assert sel.val_accuracy[c] == probes.svm_accuracy(x, y, xv, yv, c)
+        assert sel.val_accuracy[c] == svm.svm_accuracy(x, y, xv, yv, c)
 
 
 def test_select_c_takes_the_argmax_and_breaks_ties_towards_more_regularisation(monkeypatch):
     scores = {1e-3: 0.5, 1e-2: 0.8, 1e-1: 0.8, 1.0: 0.6}
-    monkeypatch.setattr(probes, "svm_accuracy", lambda *a, **k: scores[a[4]])
+    monkeypatch.setattr(svm, "svm_accuracy", lambda *a, **k: scores[a[4]])
     x = np.zeros((4, 2), np.float32)
-    assert probes.select_c(x, np.arange(4), x, np.arange(4), (1.0, 1e-1, 1e-2, 1e-3)).C == 1e-2
+    assert svm.select_c(x, np.arange(4), x, np.arange(4), (1.0, 1e-1, 1e-2, 1e-3)).C == 1e-2
     scores[1.0] = 0.9
-    assert probes.select_c(x, np.arange(4), x, np.arange(4), tuple(scores)).C == 1.0
+    assert svm.select_c(x, np.arange(4), x, np.arange(4), tuple(scores)).C == 1.0
 
 
 def test_torch_solver_matches_sklearn_within_0_3_points():
     x, y = blobs(1500, d=40, k=5, sep=0.35, seed=0)
     xt, yt = blobs(2000, d=40, k=5, sep=0.35, seed=1)
-    x, xt = probes.standardize(x, xt)
+    x, xt = svm.standardize(x, xt)
     for c in (1e-3, 1e-1):
-        sk = probes.svm_accuracy(x, y, xt, yt, c, "sklearn")
-        th = probes.svm_accuracy(x, y, xt, yt, c, "torch")
+        sk = svm.svm_accuracy(x, y, xt, yt, c, "sklearn")
+        th = svm.svm_accuracy(x, y, xt, yt, c, "torch")
         assert 0.3 < sk < 0.99  # a problem where the solvers could disagree
         assert abs(sk - th) * 100 <= 0.3
 
 
 def test_torch_solver_binary_and_unknown_solver():
     x, y = blobs(200, k=2, sep=2.0, seed=0)
-    model = probes.TorchL2SVM(C=1.0).fit(x, y + 3)  # labels need not start at 0
+    model = svm.TorchL2SVM(C=1.0).fit(x, y + 3)  # labels need not start at 0
     assert set(model.predict(x)) <= {3, 4} and (model.predict(x) == y + 3).mean() > 0.9
     with pytest.raises(ValueError, match="solver"):
-        probes.make_svm(1.0, "liblinear")
+        svm.make_svm(1.0, "liblinear")
 
 
 def test_svm_over_draws_reports_every_draw():

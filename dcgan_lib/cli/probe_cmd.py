@@ -1,22 +1,33 @@
-"""`python -m dcgan_lib probe {cifar10,svhn} [--checkpoint PATH] [--protocol offline|paper] [--profile P]`.
+"""`python -m dcgan_lib probe {cifar10,svhn,cifar10-full} [--checkpoint PATH] [--authors] [--profile P]`.
 
 Runs Table 1 (CIFAR-10) or Table 2 (SVHN) with the same functions as notebooks 06 and 07, and
 writes the record and markdown table (figures/, or runs/smoke/figures for the smoke profile).
+`--authors` runs only the rows of the authors' released nets (figures/table{1,2}_..._authors);
+`cifar10-full` runs Table 1 at the paper's size (all 60,000 images, full-width features) on this
+machine, with its time and peak memory (figures/table1_full_size_<d>).
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from dcgan_lib import features, probes, profiles
+from dcgan_lib import authors, features, nets, probe_full, probes, profiles
 from dcgan_lib.cli import CommandError
+from dcgan_lib.results import stopwatch
 
 DEFAULT_MODELS = {"cifar10": ("tiny_imagenet", "imagenet32"), "svhn": ("svhn", "svhn32")}  # paper: imagenet
+FULL_SIZE_D = ("authors", "random")
 
 
 def register(sub) -> None:
     p = sub.add_parser("probe", help="Tables 1-2: D's features + L2-SVM on CIFAR-10 or SVHN (Paper §5)")
-    p.add_argument("task", choices=sorted(DEFAULT_MODELS), help="cifar10: Table 1; svhn: Table 2")
+    p.add_argument("task", choices=[*sorted(DEFAULT_MODELS), "cifar10-full"],
+                   help="cifar10: Table 1; svhn: Table 2; cifar10-full: Table 1 at the paper's size")
+    p.add_argument("--authors", action="store_true",
+                   help="only the rows of the authors' released D (Table 1: ImageNet-32, Table 2: SVHN)")
+    p.add_argument("--d", default="authors", choices=FULL_SIZE_D,
+                   help="cifar10-full without --checkpoint: the authors' ImageNet-32 D (all layers present) or "
+                        "a randomly initialised full-width imagenet32 D")
     p.add_argument("--checkpoint", default=None,
                    help="D to probe (checkpoint.pt with config/G/D); default: the model store's "
                         "imagenet32 on tiny_imagenet (imagenet in the paper profile) for cifar10, "
@@ -55,9 +66,56 @@ def _load(checkpoint: str | None, dataset: str, variant: str, profile: str, devi
     return d, _trained_on(Path(info["path"]))
 
 
+def run_full_size(args, profile, device) -> int:
+    """Table 1 at the paper's size (all CIFAR-10 images, full-width features), timed, on this machine."""
+    if args.checkpoint is not None:
+        d, info = _load(args.checkpoint, "", "", profile.name, device)
+        label, stem = f"D from {args.checkpoint}", "table1_full_size_checkpoint"
+    elif args.d == "authors":
+        d = authors.load_imagenet32_discriminator(allow_partial=True)
+        info = authors.describe("authors_imagenet32")
+        label = f"authors' ImageNet-32 D ({d.cfg.name}, {features.feature_dim(d.cfg):,} features)"
+        stem = "table1_full_size_authors"
+    else:
+        _, d = nets.build("imagenet32", seed=args.seed)
+        info = {"model": "imagenet32 at full width, N(0, 0.02) init, untrained", "seed": args.seed}
+        label, stem = "random full-width imagenet32 D (untrained)", "table1_full_size_random"
+    path = probe_full.run(d, label, probes.settings_for(profile), profile=profile.name, seed=args.seed,
+                          device=device, stem=stem, d_info=info)
+    print(path.with_suffix(".md").read_text())
+    print(f"record: {path}")
+    return 0
+
+
+def run_authors(args, profile, device) -> int:
+    """Only the authors'-weights rows, on the same data and splits as the full table."""
+    settings = probes.settings_for(profile)
+    with stopwatch() as elapsed:
+        if args.task == "cifar10":
+            pdata = probes.cifar10_data(settings, args.seed)
+            rows, table, stem = [probes.authors_row_cifar10(pdata, settings, args.solver, device)], 1, \
+                "table1_cifar10_authors"
+        else:
+            pdata = probes.svhn_data(settings, args.protocol, args.seed)
+            rows, table, stem = probes.authors_rows_svhn(pdata, settings, args.solver, device, args.seed), 2, \
+                "table2_svhn_authors"
+    path = probes.write_authors_table(stem, table, rows, pdata, profile, seed=args.seed, wall_s=elapsed(),
+                                      device=device)
+    print(path.with_suffix(".md").read_text())
+    print(f"record: {path}")
+    return 0
+
+
 def run(args) -> int:
     profile = profiles.get_profile(args.profile)
     device = profiles.get_device(args.device)
+    try:
+        if args.task == "cifar10-full":
+            return run_full_size(args, profile, device)
+        if args.authors:
+            return run_authors(args, profile, device)
+    except (ValueError, FileNotFoundError) as err:
+        raise CommandError(str(err)) from err
     dataset, variant = DEFAULT_MODELS[args.task]
     if args.task == "cifar10":
         dataset = probes.table1_d_dataset(profile.name)
