@@ -89,7 +89,7 @@ def test_reference_runs_the_same_nets_without_the_fast_path(tmp_path, png_folder
     files, images, _ = bench.prepare_files(f"folder:{png_folder}", 8, 32, tmp_path / "bench")
     cfg = bench.BenchConfig(variant="imagenet32", width=1 / 16, batch_size=4, workers=0)
     ref = bench.Reference(cfg, files, torch.device("cpu"))
-    ours = bench.Ours("ours", bench.ours_configs(cfg, torch.device("cpu"))["ours"], images, tmp_path / "o",
+    ours = bench.Ours("ours", bench.ours_specs(cfg, torch.device("cpu"))["ours"], images, tmp_path / "o",
                       torch.device("cpu"))
     for mine, theirs in ((ours.trainer.G, ref.G), (ours.trainer.D, ref.D)):
         assert [p.shape for p in mine.parameters()] == [p.shape for p in theirs.parameters()]
@@ -105,19 +105,138 @@ def test_reference_runs_the_same_nets_without_the_fast_path(tmp_path, png_folder
     ref.close()
 
 
-def test_ablations_switch_one_flag_off_each(monkeypatch):
+def test_ablations_switch_one_choice_off_each_at_fp32(monkeypatch):
     cpu = torch.device("cpu")
     monkeypatch.setattr(bench, "fast_cpu_bf16", lambda: True)
-    configs = bench.ours_configs(bench.BenchConfig(compile=True), cpu)
-    base = configs["ours"]
-    assert base.amp and base.channels_last and base.fused_adam and not base.compile
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    specs = bench.ours_specs(bench.BenchConfig(compile=True), cpu)
+    base = specs["ours"]
+    assert not base.config.amp  # the headline is fp32 against the fp32 reference
+    assert base.config.channels_last and base.config.fused_adam and not base.config.compile
+    assert base.array_batches and not base.host_sync and not base.d_grads_in_g_step and base.threads is None
+    changed = {}
     for flag in bench.ABLATIONS:
-        cfg = configs[f"ours without {flag}"]
-        assert getattr(cfg, flag) is False
-        assert all(getattr(cfg, f) for f in bench.ABLATIONS if f != flag)
-    assert configs["ours + compile"].compile
+        spec = specs[f"ours without {flag}"]
+        assert not spec.config.amp and spec.numerics == "fp32"
+        diff = {k for k in ("array_batches", "host_sync", "d_grads_in_g_step", "threads") if getattr(spec, k) !=
+                getattr(base, k)}
+        diff |= {k for k in bench.CONFIG_FLAGS if getattr(spec.config, k) != getattr(base.config, k)}
+        assert len(diff) == 1, (flag, diff)  # exactly one choice off
+        changed[flag] = diff.pop()
+    assert changed["all_threads"] == "threads" and specs["ours without all_threads"].threads == 1
+    off = specs["ours, all choices off"]
+    assert not (off.config.channels_last or off.config.fused_adam or off.array_batches) and off.host_sync
+    assert specs["ours + compile"].config.compile
+    assert specs["ours bf16"].config.amp and specs["ours bf16"].numerics == "bf16"
     monkeypatch.setattr(bench, "fast_cpu_bf16", lambda: False)
-    assert "ours without amp" not in bench.ours_configs(bench.BenchConfig(), cpu)  # autocast is off there anyway
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    specs = bench.ours_specs(bench.BenchConfig(), cpu)
+    assert "ours bf16" not in specs  # no AMX: the Trainer runs no bf16 here, so no bf16 row
+    assert "ours without all_threads" not in specs  # one thread already
+    with pytest.raises(ValueError, match="unknown ablation"):
+        bench.ours_specs(bench.BenchConfig(ablations=("tf32",)), cpu)
+
+
+def test_ablation_wrappers_change_what_they_say(tmp_path, png_folder, monkeypatch):
+    monkeypatch.setenv("DCGAN_DATA", str(tmp_path / "data"))
+    files, images, _ = bench.prepare_files(f"folder:{png_folder}", 8, 32, tmp_path / "bench")
+    cfg = bench.BenchConfig(variant="imagenet32", width=1 / 16, batch_size=4, workers=0)
+    cpu = torch.device("cpu")
+    base = bench.ours_specs(cfg, cpu)["ours"]
+    import dataclasses
+    files_spec = dataclasses.replace(base, array_batches=False, d_grads_in_g_step=True, host_sync=True)
+    ours = bench.Ours("o", files_spec, images, tmp_path / "o", cpu, loader=bench.file_loader(cfg, files, 32))
+    seen = []
+    ours.trainer.D.register_full_backward_hook(lambda m, gi, go: seen.append(m.classify.weight.requires_grad))
+    synced = []
+    monkeypatch.setattr(ours, "check", lambda: synced.append(1))
+    batch = ours.trainer._batch()
+    assert batch.shape == (4, 3, 32, 32) and batch.is_contiguous(memory_format=torch.channels_last)
+    assert any(torch.allclose(batch[0], data.to_float(np.array(images[i:i + 1]))[0], atol=1e-5) for i in range(8))
+    ours.step()
+    assert seen[-1] is True  # D kept its weight gradients through the G step, as the reference does
+    assert synced == [1]  # one read-back per step
+    plain = bench.Ours("p", base, images, tmp_path / "p", cpu)
+    seen_plain = []
+    plain.trainer.D.register_full_backward_hook(lambda m, gi, go: seen_plain.append(m.classify.weight.requires_grad))
+    plain.step()
+    assert seen_plain[-1] is False  # the fast path switches them off
+    with pytest.raises(ValueError, match="file loader"):
+        bench.Ours("x", files_spec, images, tmp_path / "x", cpu)
+    ours.close()
+
+
+def test_loop_threads_apply_only_inside_its_windows():
+    calls = []
+
+    class Counting(Sleeper):
+        def step(self):
+            calls.append((self.name, torch.get_num_threads()))
+
+    before = torch.get_num_threads()
+    a, b = Counting("a", 0, []), Counting("b", 0, [])
+    b.threads = 1 if before > 1 else 2
+    bench.interleaved([a, b], bench.BenchConfig(seconds=0.01, windows=2, warmup_steps=1), torch.device("cpu"),
+                      progress=False)
+    assert {n for name, n in calls if name == "a"} == {before}
+    assert {n for name, n in calls if name == "b"} == {b.threads}
+    assert torch.get_num_threads() == before
+
+
+def test_compare_curves_flags_bf16_drift_beyond_seed_spread():
+    rng = np.random.default_rng(0)
+    fp32 = {m: list(rng.normal(1.0, 0.1, 50)) for m in bench.QUALITY_METRICS}
+    seed1 = {m: [x + 0.05 for x in v] for m, v in fp32.items()}  # another seed: 0.05 apart
+    close = {m: [x + 0.01 for x in v] for m, v in fp32.items()}
+    res = bench.compare_curves({"fp32": fp32, "bf16": close, "fp32, seed + 1": seed1})
+    assert res["passed"] and res["metrics"]["loss_g"]["bf16_gap"] == pytest.approx(0.01, abs=1e-3)
+    assert res["metrics"]["d_real"]["tolerance"] == pytest.approx(0.075, abs=1e-3)  # 1.5 x the seed gap
+    drifted = {m: [x + (0.5 if i >= 40 else 0.0) for i, x in enumerate(v)] for m, v in fp32.items()}
+    res = bench.compare_curves({"fp32": fp32, "bf16": drifted, "fp32, seed + 1": seed1})
+    assert not res["passed"] and not res["metrics"]["loss_d"]["ok"]  # the last block drifted
+
+
+def test_bf16_quality_really_trains_bf16_on_cpu(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    res = bench.bf16_quality("imagenet32", 1 / 16, 4, images, 2, torch.device("cpu"), tmp_path, blocks=2)
+    means = res["block_means"]
+    assert res["forced_on_cpu"] and res["steps"] == 2 and set(res["metrics"]) == set(bench.QUALITY_METRICS)
+    assert means["bf16"] != means["fp32"]  # autocast was on: bf16 rounding moved the curves
+    assert means["fp32, seed + 1"] != means["fp32"]
+    assert res["passed"] == all(r["ok"] for r in res["metrics"].values())
+
+
+def test_flop_count_and_machine_limits_are_measured(monkeypatch):
+    from dcgan_lib import flops, nets
+
+    a, b = torch.randn(64, 32), torch.randn(32, 16)
+    assert flops.count_flops(lambda: a @ b) == 2 * 64 * 32 * 16
+    gemm = flops.gemm_throughput(torch.device("cpu"), n=128, seconds=0.05)
+    assert gemm["n"] == 128 and gemm["flop_per_s"] > 0
+    cfg = nets.get_config("lsun64", None, 1 / 16)
+    conv = flops.conv_throughput(cfg, 4, torch.device("cpu"), seconds=0.1)
+    kinds = {(r["layer"].split()[0], r["layout"]) for r in conv["layers"]}
+    assert kinds == {(n, fmt) for n in ("D", "G") for fmt in ("channels_last", "NCHW")}
+    assert conv["flop_per_s"] == max(r["flop_per_s"] for r in conv["layers"])
+    d_layers = [x for x in flops.conv_layers(cfg, 4) if x["net"] == "D"]
+    assert len(d_layers) == len(cfg.d_layers) and d_layers[0]["input_shape"] == (4, 3, 64, 64)
+    timeline = iter([0.0, 1.0])  # best_rate reports the best chunk: 10 FLOPs in 1 s
+    monkeypatch.setattr(flops.time, "perf_counter", lambda: next(timeline, 1.0))
+    assert flops.best_rate(lambda: None, 10.0, torch.device("cpu"), seconds=0.5, chunks=1) == pytest.approx(10.0)
+
+
+def test_time_breakdown_groups_the_step(tmp_path):
+    from dcgan_lib import flops
+
+    images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    t = Trainer(TrainConfig(variant="imagenet32", width=1 / 16, batch_size=8, amp=False), images, tmp_path,
+                device="cpu", progress=False)
+    prof = flops.time_breakdown(t.train_step, steps=1, data_fn=(t, "_batch"))
+    secs = prof["seconds_per_step"]
+    assert set(prof["fraction"]) == set(flops.PROFILE_GROUPS)
+    assert secs["convolutions"] > 0 and secs["BatchNorm"] > 0 and secs["optimizer"] > 0 and secs["data"] > 0
+    assert sum(secs.values()) == pytest.approx(prof["step_s"], rel=0.05)
+    assert "_batch" not in vars(t)  # the data wrapper is removed again
 
 
 def test_cpu_autocast_follows_fast_bf16_and_keeps_fp32_weights(tmp_path, monkeypatch):
@@ -152,19 +271,30 @@ def test_tiny_cli_writes_records_and_table_from_them(tmp_path):
     finally:
         torch.set_num_threads(threads)
     assert code == 0
-    stem = "bench_lsun64_cpu" if os.cpu_count() == 1 else "bench_lsun64_cpu_1thread"  # fewer threads than cores
+    stem = "bench_lsun64_w0.0625_cpu" + ("" if os.cpu_count() == 1 else "_1thread")  # fewer threads than cores
     rec = results.read_record(tmp_path / f"{stem}.json")
     assert rec["threads"] == 1
     m = rec["metrics"]
     assert rec["profile"] == "smoke" and rec["bench_config"]["width"] == 1 / 16
     assert {len(v) for v in m["windows_images_per_s"].values()} == {2}
-    assert set(m["windows_images_per_s"]) == {"ours", "reference", "ours without fused_adam"}
+    assert set(m["windows_images_per_s"]) == {"ours", "reference", "ours without channels_last"}
     assert m["ours_images_per_s"] == pytest.approx(np.median(m["windows_images_per_s"]["ours"]), abs=0.1)
     w = m["windows_images_per_s"]
     assert m["ratio"] == pytest.approx(np.median(np.divide(w["ours"], w["reference"])), abs=0.01)
-    assert m["train_gflop_per_image"] > 0 and m["fraction_of_bf16_peak"] is None
-    assert m["targets"]["met"] == (m["ratio"] >= 1.5) and "no GPU" in m["targets"]["not_measured"]
+    assert m["numerics"].startswith("fp32") and rec["bench_config"]["bf16"]
+    lim = m["limits"]
+    assert lim["step_flops"]["reference"] > lim["step_flops"]["ours"] > 0  # the reference also does D grads in G step
+    f = lim["fp32"]
+    assert f["fraction_of_conv"] == pytest.approx(
+        lim["step_flops"]["ours"] / 16 * m["ours_images_per_s"] / 1e9 / f["conv_gflop_per_s"], rel=0.02)
+    assert set(lim["profile"]["fraction"]) == {"convolutions", "BatchNorm", "optimizer", "data", "other ops",
+                                               "Python/other"}
+    t = m["targets"]
+    assert t["met"] == (m["ratio"] >= 1.5 and f["fraction_of_conv"] >= 0.6) and "no GPU" in t["not_measured"]
+    if not rec["host"]["cpu_amx_bf16"]:
+        assert not m["bf16"]["used"] and "no AMX" in m["bf16"]["reason"]
     assert len(rec["load_average_before"]) == 3 and rec["data"]["sha256"] and rec["host"]["cpu_count"] >= 1
+    assert rec["cpu_pressure_after"] is None or 0 <= rec["cpu_pressure_after"] <= 1
     probe = results.read_record(tmp_path / "bench_probe_cpu.json")["metrics"]
     assert probe["images_featurised"] == 300 and probe["feature_dim"] == 1792  # 28,672 / 16 at width 1/16
     assert set(probe["svm_fits"]) == {"torch", "sklearn"}  # the fast solver and liblinear, same objective
@@ -173,7 +303,46 @@ def test_tiny_cli_writes_records_and_table_from_them(tmp_path):
         probe["features_s"] + probe["standardise_s"] + probe["svm_fit_s"], abs=0.2)
     table = (tmp_path / "bench.md").read_text()
     assert f"| {m['ours_images_per_s']:,.1f} | {m['reference_images_per_s']:,.1f} | {m['ratio']:.2f}x |" in table
-    assert "Not measured" in table and f"{probe['svm_fit_s']} s" in table
+    assert f"| {f['conv_gflop_per_s']:,.1f} | {100 * f['fraction_of_conv']:.0f}% |" in table
+    assert "Not measured" in table and f"{probe['svm_fit_s']} s" in table and "NOT equal numerics" in table
+
+
+@pytest.mark.skipif(not MIRROR, reason="needs the offline mirror (DCGAN_MIRROR)")
+def test_gpu_check_tiny_mode_writes_one_record(tmp_path, monkeypatch):
+    def broken_probe(*args, **kwargs):
+        raise OSError("the CIFAR-10 mirror is not mounted")
+
+    monkeypatch.setattr(bench, "bench_probe", broken_probe)  # a probe failure keeps the training numbers
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        code = main(["bench", "gpu-check", "--tiny", "--workers", "0", "--out", str(tmp_path)])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["bench_gpu_check_cpu.json"]  # one record
+    rec = results.read_record(tmp_path / "bench_gpu_check_cpu.json")
+    m = rec["metrics"]
+    assert rec["bench_config"]["variant"] == "lsun64" and rec["profile"] == "smoke"
+    assert m["ours_fp32_images_per_s"] > 0 and m["reference_images_per_s"] > 0 and m["ratio_fp32"] > 0
+    assert m["bf16_quality_passed"] == m["training"]["bf16"]["quality"]["passed"]  # run even without a bf16 row
+    assert m["training"]["bf16"]["quality"]["steps"] == 6 and m["fraction_of_bf16_peak"] is None  # no GPU
+    assert "not mounted" in m["probe"]["error"]
+
+
+def test_gpu_check_asks_for_a_gpu_or_tiny(capsys):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here")
+    assert main(["bench", "gpu-check", "--no-probe"]) == 2
+    assert "--tiny" in capsys.readouterr().err
+
+
+def test_table_skips_records_from_before_equal_numerics(tmp_path):
+    results.write_record("bench_lsun64_cpu", name="training speed lsun64", profile="cpu", out_dir=tmp_path,
+                         metrics={"ours_images_per_s": 1.0, "reference_images_per_s": 1.0, "ratio": 1.0},
+                         bench_config={"variant": "lsun64"}, threads=2)
+    text = bench.write_table(tmp_path).read_text()
+    assert "Not shown" in text and "lsun64 (2 threads)" in text
 
 
 def test_cli_rejects_bad_arguments(capsys):
