@@ -78,3 +78,16 @@ def test_fetch_with_a_bad_checksum_exits_non_zero_naming_the_file(tmp_path, monk
     err = capsys.readouterr().err
     assert "tiny-imagenet-200.zip" in err and f"expected the published {data.TINY_IMAGENET_MD5}" in err
     assert not (tmp_path / "official" / "tiny_imagenet" / "tiny-imagenet-200.zip").exists()
+
+
+def test_probe_full_size_with_a_missing_checkpoint_is_one_clear_error(tmp_path, capsys):
+    code = main(["probe", "cifar10-full", "--profile", "smoke", "--checkpoint", str(tmp_path / "nope.pt")])
+    assert code != 0
+    assert "nope.pt" in capsys.readouterr().err
+
+
+def test_probe_authors_without_the_files_names_how_to_get_them(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DCGAN_AUTHORS_REPO", str(tmp_path))  # a clone without models/
+    code = main(["probe", "svhn", "--authors", "--profile", "smoke"])
+    assert code != 0
+    assert "Newmu/dcgan_code" in capsys.readouterr().err

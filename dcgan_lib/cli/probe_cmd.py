@@ -96,6 +96,7 @@ def run_authors(args, profile, device) -> int:
             rows, table, stem = [probes.authors_row_cifar10(pdata, settings, args.solver, device)], 1, \
                 "table1_cifar10_authors"
         else:
+            print(f"samples of the authors' G: {authors.write_svhn_samples(profile.name, args.seed)}")
             pdata = probes.svhn_data(settings, args.protocol, args.seed)
             rows, table, stem = probes.authors_rows_svhn(pdata, settings, args.solver, device, args.seed), 2, \
                 "table2_svhn_authors"
