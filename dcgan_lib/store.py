@@ -2,6 +2,7 @@
 
 A missing model is trained at that profile's size, so every notebook also runs alone. Models
 live in runs/models/<dataset>_<variant>_<profile>/ (checkpoint.pt, log.csv, samples, run.json).
+run.json carries the final G's FID and KID against its training images (fid.budget's sample sizes).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dcgan_lib import data, nets, profiles, results
+from dcgan_lib import data, fid, nets, profiles, results
 from dcgan_lib.train import TrainConfig, Trainer, load_nets
 
 # Passes over the data per (dataset, variant) and profile. The paper: 5 epochs of LSUN
@@ -70,8 +71,9 @@ def plan(dataset: str, variant: str, profile: str, n_images: int, steps: int | N
 
 def train_model(dataset: str, variant: str, profile: str, out: str | Path | None = None,
                 steps: int | None = None, epochs: int | None = None, dedup: str | Path | None = None,
-                progress: bool = True, **overrides) -> Path:
-    """Train (or resume) a model and write its run record; returns the checkpoint path."""
+                progress: bool = True, quality: bool = True, **overrides) -> Path:
+    """Train (or resume) a model and write its run record (with the final FID and KID unless `quality`
+    is False); returns the checkpoint path."""
     profile = profiles.resolve_name(profile)
     out = Path(out) if out is not None else model_dir(dataset, variant, profile)
     images = load_training_images(dataset, variant, profile, dedup)
@@ -80,10 +82,11 @@ def train_model(dataset: str, variant: str, profile: str, out: str | Path | None
     summary = trainer.fit()
     if trainer.rank == 0:
         n_seen = trainer.step * cfg.batch_size * trainer.world
+        scores = final_quality(out, images, profile, trainer.device, progress) if quality else {}
         results.write_record(
             "run", name=f"train {dataset} {variant}", profile=profile, out_dir=out,
             metrics={**summary, "images": len(images), "epochs_done": n_seen / len(images),
-                     "images_per_s": n_seen / max(trainer.wall_s, 1e-9)},
+                     "images_per_s": n_seen / max(trainer.wall_s, 1e-9), **scores},
             data={k: images.info.get(k) for k in ("dataset", "split", "source", "path", "sha256", "bad", "n")},
             seed=cfg.seed, wall_s=trainer.wall_s, device=trainer.device, train_config=cfg.__dict__)
     return trainer.checkpoint_path
@@ -106,12 +109,39 @@ def get_model(dataset: str, variant: str, profile: str | None = None, calibrate:
         train_model(dataset, variant, profile)
     g, d, info = load_nets(path, device)
     if calibrate:
-        nets.calibrate_batchnorm(g, batches=10 if profile == "smoke" else 50,
-                                 batch_size=min(128, 16 if profile == "smoke" else 128))
+        calibrated(g, profile)
     d.eval()
     info["path"] = str(path)
     info["run"] = _run_record(path.parent)
     return g, d, info
+
+
+def calibrated(g: nets.Generator, profile: str) -> nets.Generator:
+    """G in eval mode with BatchNorm statistics over the profile's number of z batches (as get_model serves it)."""
+    smoke = profiles.resolve_name(profile) == "smoke"
+    return nets.calibrate_batchnorm(g, batches=10 if smoke else 50, batch_size=16 if smoke else 128)
+
+
+def reference_stats(images: data.ImageSet, profile: str, device: torch.device | str = "cpu",
+                    progress: bool = False) -> fid.Stats:
+    """Inception statistics of fid.budget(profile).real evenly spaced training images (cached in data/fid_stats)."""
+    keep = data.subset_indices(len(images), fid.budget(profile).real)
+    subset = data.ImageSet(images.images[keep], None, [images.ids[i] for i in keep], images.info)
+    return fid.image_stats(subset, device=device, progress=progress)
+
+
+def final_quality(folder: str | Path, images: data.ImageSet, profile: str, device: torch.device | str = "cpu",
+                  progress: bool = False) -> dict:
+    """FID and KID of a run's final G (BatchNorm-calibrated) against its training images, for run.json.
+
+    Sample sizes are fid.budget(profile)'s: small outside the paper profile, where FID is biased
+    upwards (compare FIDs of equal sample sizes only) and KID, unbiased, is the number to read.
+    """
+    g, _, _ = load_nets(Path(folder) / "checkpoint.pt", device)
+    real = reference_stats(images, profile, device, progress)
+    scores = fid.evaluate_generator(calibrated(g, profile), real, fid.budget(profile).samples, progress=progress)
+    return {"fid": scores["fid"], "kid": scores["kid"], "kid_std": scores["kid_std"],
+            "quality": {**scores, "real": real.info, **fid.network_info()}}
 
 
 def _finished(path: Path) -> bool:
