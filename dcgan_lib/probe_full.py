@@ -92,7 +92,7 @@ def run(d: nets.Discriminator, d_label: str, settings: probes.ProbeSettings, *, 
         "images_per_s": round((x_train.images_per_s * len(train) + x_test.images_per_s * len(test))
                               / (len(train) + len(test)), 1),
         "solver": "StreamedL2SVM (LinearSVC's objective, L-BFGS, warm-started over C, standardised on train)",
-        "solver_log": solver_log, "threads": torch.get_num_threads(),
+        "solver_log": solver_log, "max_evals_per_c": max_evals, "threads": torch.get_num_threads(),
         "targets": {"wall_min": 30, "peak_rss_mb": 8192},
     }
     info = train.info
@@ -121,4 +121,8 @@ def markdown(record: dict) -> str:
         f"{t['c_selection_s']} s, refit + test {t['final_fit_and_test_s']} s. Peak resident memory "
         f"{m['peak_rss_mb']:,.0f} MB (target 8,192); features stored as {m['feature_store']} "
         f"({m['feature_store_mb']:,.0f} MB).", "",
+        "Solver: " + "; ".join(f"C={s['C']:g} ({s['part']}): {s['evals']} L-BFGS evaluations, gradient norm "
+                               f"{s['grad_norm']:.3g}" for s in m["solver_log"])
+        + (f" (budget: {m['max_evals_per_c']} evaluations per C, twice that for the refit)"
+           if "max_evals_per_c" in m else "") + ".", "",
         f"Commit {record['commit']}, seed {record['seed']}, data {record['data'].get('source')}.", ""])
