@@ -29,16 +29,22 @@ def figures_dir(profile: str) -> Path:
 CODE_SUFFIXES = (".py", ".ipynb", ".toml", ".cfg", ".yml", ".yaml")
 
 
+OUTPUTS = "figures"  # the results folder: its own changes never make a record dirty
+
+
 def git_commit() -> str:
     """The current commit, with '+dirty' when the work tree has uncommitted changes.
 
     Changes to tracked files count, and so do untracked code files (a new module the commit lacks);
-    untracked outputs (a new figure) do not. 'unknown' outside a git checkout.
+    untracked outputs (a new figure) do not, and neither does anything under figures/, where every
+    run writes its outputs (a notebook saves its figures before it writes their record).
+    'unknown' outside a git checkout.
     """
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
                                 text=True, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=ROOT,
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", ".",
+                                 f":(exclude){OUTPUTS}/**"], cwd=ROOT,
                                 capture_output=True, text=True, check=True).stdout.splitlines()
         dirty = [s for s in status if not s.startswith("??") or s.rstrip('"').endswith(CODE_SUFFIXES)]
         return commit + ("+dirty" if dirty else "")

@@ -141,3 +141,18 @@ def test_readme_flags_and_strict_report_refuses_records_that_cannot_be_rerun(rep
         (figures / name).unlink()
     assert main(["report", "--strict", "--figures", str(figures), "--readme", str(readme)]) == 0
     assert "result clean" in readme.read_text() and "NOT RERUNNABLE" not in readme.read_text()
+
+
+def test_changed_tracked_figures_do_not_make_a_record_dirty(repo):
+    """A notebook saves its figures (tracked files in figures/) before it writes their record."""
+    (repo / ".gitignore").write_text("")
+    (repo / "figures").mkdir()
+    (repo / "figures" / "fig.png").write_bytes(b"old")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "figures")
+    head = git(repo, "rev-parse", "HEAD")
+    (repo / "figures" / "fig.png").write_bytes(b"new")  # rewritten by the run that writes the record
+    (repo / "figures" / "new.py").write_text("")  # anything under figures/ is output
+    assert results.git_commit() == head
+    (repo / "code.py").write_text("x = 3\n")  # code still counts
+    assert results.git_commit() == head + "+dirty"
