@@ -276,7 +276,7 @@ def svhn_samples(n: int = 100, seed: int = 0) -> tuple[np.ndarray, dict]:
     with torch.no_grad():
         x = g.train()(z)  # (n, 3, 32, 32) in [-1, 1]
         p_real = torch.sigmoid(d.train()(x)).mean().item()
-    images = ((x.permute(0, 2, 3, 1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+    images = plots.to_uint8(x)  # (n, 32, 32, 3) uint8
     return images, {"samples": n, "z": "N(0, 1)", "batchnorm": "batch statistics (the authors' sampling)",
                     "authors_d_mean_p_real": round(p_real, 4)}
 

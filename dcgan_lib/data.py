@@ -551,16 +551,16 @@ def _build_registry() -> dict[str, DatasetSpec]:
         DatasetSpec("authors_svhn", "the paper authors' released SVHN DCGAN, G and D after 200 epochs "
                     "(Table 2's D; Newmu/dcgan_code)", ("weights",), "dcgan-authors-svhn.tar.gz",
                     "cf723f2d6a2580b985f0bdb87a9198e10243cc25ed5696778963ddf855dd26ee", "MIT (Newmu/dcgan_code)",
-                    _release_items, lambda a, s: sum(1 for _ in _release_items(a, s)), "authors_svhn",
+                    _release_items, _count_items(_release_items), "authors_svhn",
                     _release_fetch("authors_svhn"), _release_items,
-                    lambda a, s: sum(1 for _ in _release_items(a, s))),
+                    _count_items(_release_items)),
         DatasetSpec("authors_imagenet32", "the paper authors' released ImageNet-32 D (epoch 30, Table 1's "
                     "features). Mirror: D only, conv kernels 5-6 missing; the official fetch has G and D",
                     ("weights",), "dcgan-authors-imagenet32-partial.tar.gz",
                     "4336d745d9f7d65422df56c27de3e860f1f1c3e75dc025103751298e26f3573d", "MIT (Newmu/dcgan_code)",
-                    _release_items, lambda a, s: sum(1 for _ in _release_items(a, s)), "authors_imagenet32",
+                    _release_items, _count_items(_release_items), "authors_imagenet32",
                     _release_fetch("authors_imagenet32"), _release_items,
-                    lambda a, s: sum(1 for _ in _release_items(a, s))),
+                    _count_items(_release_items)),
     ]
     return {s.name: s for s in specs}
 

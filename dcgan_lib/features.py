@@ -156,6 +156,12 @@ def prepare_bn(d: Discriminator, cfg: FeatureConfig, bn_images=None, device="cpu
     return d.train() if cfg.bn_stats == "batch" else d.eval()
 
 
+def peak_rss_mb() -> float:
+    """The process's peak resident memory so far (anonymous and file-backed pages alike)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # bytes on macOS, KiB elsewhere
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
 def memory_mb() -> float:
     """Anonymous resident memory (Linux RssAnon: excludes memory-mapped caches), else the peak RSS."""
     try:
@@ -164,8 +170,7 @@ def memory_mb() -> float:
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # bytes on macOS, KiB elsewhere
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+    return peak_rss_mb()
 
 
 def extract(d: Discriminator, images, cfg: FeatureConfig | None = None, bn_images=None,

@@ -7,8 +7,6 @@ few GB. Each stage is timed and the process's peak resident memory is recorded.
 """
 from __future__ import annotations
 
-import resource
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +16,6 @@ from tqdm.auto import tqdm
 from dcgan_lib import data, features, nets, probes, results
 from dcgan_lib.results import stopwatch
 from dcgan_lib.svm import Standardizer, StreamedL2SVM
-
-
-def peak_rss_mb() -> float:
-    """The process's peak resident memory so far (everything: anonymous and file-backed pages)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
 def run(d: nets.Discriminator, d_label: str, settings: probes.ProbeSettings, *, profile: str, seed: int = 0,
@@ -88,7 +80,7 @@ def run(d: nets.Discriminator, d_label: str, settings: probes.ProbeSettings, *, 
         "train_images": len(train), "fit_images": len(fit), "val_images": len(val), "test_images": len(test),
         "bn_statistics_images": len(bn_idx), "feature_store": "float16 in memory",
         "feature_store_mb": round((x_train.x.nbytes + x_test.x.nbytes) / 2**20, 1),
-        "peak_rss_mb": round(peak_rss_mb(), 1), "wall_min": round(wall / 60, 2), "timings": timings,
+        "peak_rss_mb": round(features.peak_rss_mb(), 1), "wall_min": round(wall / 60, 2), "timings": timings,
         "images_per_s": round((x_train.images_per_s * len(train) + x_test.images_per_s * len(test))
                               / (len(train) + len(test)), 1),
         "solver": "StreamedL2SVM (LinearSVC's objective, L-BFGS, warm-started over C, standardised on train)",
