@@ -738,11 +738,11 @@ def authors_row_cifar10(pdata: ProbeData, settings: ProbeSettings, solver: str =
     d = authors.load_imagenet32_discriminator(allow_partial=True)
     layers = len(d.cfg.d_layers)
     dim = sum(features.layer_dims(d.cfg))
-    what = ("all 6 layers" if layers == 6 else
-            f"layers 1-{layers} only ({dim:,} of 28,672 features: the offline copy lacks the kernels of "
-            f"layers {layers + 1}-6; {authors.how_to_get_all()})")
-    return d_row_cifar10(d, pdata, settings, f"authors' ImageNet-32 D (epoch 30), {what.split(' (')[0]}",
-                         "dcgan", solver, device, note=f"authors' released D, {what}; BN: train-set statistics")
+    layers_used = "all 6 layers" if layers == 6 else f"layers 1-{layers} only"
+    missing = "" if layers == 6 else (f" ({dim:,} of 28,672 features: the offline copy lacks the kernels of "
+                                      f"layers {layers + 1}-6; {authors.how_to_get_all()})")
+    return d_row_cifar10(d, pdata, settings, f"authors' ImageNet-32 D (epoch 30), {layers_used}", "dcgan", solver,
+                         device, note=f"authors' released D, {layers_used}{missing}; BN: train-set statistics")
 
 
 def write_authors_table(stem: str, table: int, rows: list[dict], pdata: ProbeData, profile: Profile, *,
