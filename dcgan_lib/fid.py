@@ -97,6 +97,15 @@ def torchscript_path(verify: bool = True) -> Path:
     return path
 
 
+def available() -> bool:
+    """Whether the FID Inception weights are installed (a bare GPU machine may lack them)."""
+    try:
+        torchscript_path(verify=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 @functools.lru_cache(maxsize=None)
 def _sha1(path: Path) -> str:
     digest = hashlib.sha1()

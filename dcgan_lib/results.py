@@ -38,8 +38,11 @@ def git_commit() -> str:
     Changes to tracked files count, and so do untracked code files (a new module the commit lacks);
     untracked outputs (a new figure) do not, and neither does anything under figures/, where every
     run writes its outputs (a notebook saves its figures before it writes their record).
-    'unknown' outside a git checkout.
+    Outside a git checkout it is DCGAN_COMMIT when set (a device machine gets a copy of a clean tree
+    without .git: scripts/gpu_run.sh passes the commit it was copied from), else 'unknown'.
     """
+    if not (ROOT / ".git").exists() and os.environ.get("DCGAN_COMMIT"):
+        return os.environ["DCGAN_COMMIT"]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
                                 text=True, check=True).stdout.strip()

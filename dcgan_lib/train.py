@@ -560,13 +560,39 @@ def read_log(out: str | Path) -> list[dict]:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
+def _net_config(state: dict) -> nets.NetConfig:
+    return nets.NetConfig(**{k: tuple(tuple(x) for x in v) if k in ("g_layers", "d_layers") else v
+                             for k, v in state["config"].items()})
+
+
 def load_nets(path: str | Path, device: torch.device | str = "cpu") -> tuple[nets.Generator, nets.Discriminator, dict]:
     """Build G and D from a checkpoint file; returns (G, D, checkpoint dict without the weights)."""
     state = read_checkpoint(path, device, keys=("config", "G", "D"))
-    cfg = nets.NetConfig(**{k: tuple(tuple(x) for x in v) if k in ("g_layers", "d_layers") else v
-                            for k, v in state["config"].items()})
+    cfg = _net_config(state)
     g, d = nets.Generator(cfg).to(device), nets.Discriminator(cfg).to(device)
     g.load_state_dict(state["G"])
     d.load_state_dict(state["D"])
     info = {k: v for k, v in state.items() if k not in ("G", "D", "opt_g", "opt_d")}
     return g, d, info
+
+
+GENERATOR_KEYS = ("config", "G", "step", "train_config")
+
+
+def export_generator(checkpoint: str | Path, out: str | Path) -> Path:
+    """A G-only file from a checkpoint (its net config, G's weights, step and training config): a quarter
+    of the checkpoint's size, for sharing a generator (the authors released theirs the same way)."""
+    state = read_checkpoint(checkpoint, "cpu", keys=GENERATOR_KEYS)
+    out = Path(out)
+    tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
+    torch.save({k: state[k] for k in GENERATOR_KEYS}, tmp)
+    os.replace(tmp, out)
+    return out
+
+
+def load_generator(path: str | Path, device: torch.device | str = "cpu") -> tuple[nets.Generator, dict]:
+    """G from a checkpoint or from an export_generator file; returns (G, the file's dict without weights)."""
+    state = read_checkpoint(path, device, keys=("config", "G"))
+    g = nets.Generator(_net_config(state)).to(device)
+    g.load_state_dict(state["G"])
+    return g, {k: v for k, v in state.items() if k not in ("G", "D", "opt_g", "opt_d")}

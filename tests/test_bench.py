@@ -206,6 +206,29 @@ def test_bf16_quality_really_trains_bf16_on_cpu(tmp_path):
     assert res["passed"] == all(r["ok"] for r in res["metrics"].values())
 
 
+def test_bf16_quality_scores_or_saves_samples_of_each_run(tmp_path, monkeypatch):
+    """FID/KID of every run's samples where the Inception weights are installed, else the samples are saved."""
+    from dcgan_lib import fid
+
+    images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    monkeypatch.setattr(fid, "features", lambda x, *a, **k: np.random.default_rng(len(x)).normal(
+        size=(len(x), 8)) + x.reshape(len(x), -1)[:, :8] / 255)  # cheap stand-in: the wiring is tested here
+    res = bench.bf16_quality("imagenet32", 1 / 16, 4, images, 2, torch.device("cpu"), tmp_path / "a", blocks=2,
+                             fid_samples=6)
+    assert set(res["fid"]["by_run"]) == {"fp32", "bf16", "fp32, seed + 1"} and res["fid"]["n"] == 6
+    assert all(v["fid"] > 0 for v in res["fid"]["by_run"].values())
+    monkeypatch.setattr(fid, "available", lambda: False)
+    res = bench.bf16_quality("imagenet32", 1 / 16, 4, images, 2, torch.device("cpu"), tmp_path / "b", blocks=2,
+                             fid_samples=6, samples_dir=tmp_path / "s")
+    assert "deferred" in res["fid"] and len(res["fid"]["files"]) == 3
+    for name in res["fid"]["files"].values():
+        with np.load(tmp_path / "s" / name) as f:
+            assert f["images"].shape == (6, 32, 32, 3) and f["images"].dtype == np.uint8
+    with np.load(tmp_path / "s" / res["fid"]["files"]["fp32"]) as a, \
+            np.load(tmp_path / "s" / res["fid"]["files"]["fp32, seed + 1"]) as b:
+        assert not np.array_equal(a["images"], b["images"])  # two seeds, two generators
+
+
 def test_flop_count_and_machine_limits_are_measured(monkeypatch):
     from dcgan_lib import flops, nets
 

@@ -195,12 +195,39 @@ def test_cli_real_and_model_write_records(smoke_run, tmp_path, monkeypatch, caps
     assert rec["metrics"]["n"] == 8 and "resize" in rec and rec["paper"] == {}
     assert main(["fid", "model", "--checkpoint", str(smoke_run["out"] / "checkpoint.pt"), "--n", "8",
                  "--ref-n", "8", *common]) == 0
-    rec = json.loads(next(tmp_path.glob("fid_model_*_imagenet32.json")).read_text())
+    rec = json.loads(next(tmp_path.glob("fid_model_*_imagenet32_*.json")).read_text())
     assert rec["metrics"]["n"] == 8 and rec["model"]["dataset"] == smoke_run["dataset"] and rec["metrics"]["fid"] > 0
     assert "FID" in capsys.readouterr().out
     assert main(["fid", "model", "--checkpoint", str(tmp_path / "none.pt"), *common]) == 2
     assert main(["fid", "curve", str(smoke_run["out"]), "--all", *common]) == 0
     assert (tmp_path / "training_quality.png").exists() and "epoch   2  KID" in capsys.readouterr().out
+
+
+def test_a_g_only_export_and_saved_samples_are_scored(smoke_run, tmp_path, monkeypatch):
+    """What a device call brings back: a G-only export (`fid model --checkpoint`) and saved samples."""
+    from dcgan_lib import train
+
+    monkeypatch.setenv("DCGAN_DATA", str(smoke_run["root"] / "data"))
+    export = train.export_generator(smoke_run["out"] / "checkpoint.pt", tmp_path / "generator.pt")
+    assert export.stat().st_size < (smoke_run["out"] / "checkpoint.pt").stat().st_size / 2
+    g_full, _, _ = train.load_nets(smoke_run["out"] / "checkpoint.pt")
+    g_only, info = train.load_generator(export)
+    assert info["step"] == 4 and all(torch.equal(a, b) for a, b in zip(g_full.state_dict().values(),
+                                                                       g_only.state_dict().values()))
+    with pytest.raises(train.CheckpointError, match="lacks D"):
+        train.load_nets(export)
+    common = ["--profile", "smoke", "--out", str(tmp_path), "--no-progress", "--kid-subsets", "3"]
+    assert main(["fid", "model", "--checkpoint", str(export), "--n", "8", "--ref-dataset", smoke_run["dataset"],
+                 "--ref-n", "8", *common]) == 0
+    samples = np.random.default_rng(1).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    np.savez_compressed(tmp_path / "gpu_samples.npz", images=samples)
+    assert main(["fid", "samples", str(tmp_path / "gpu_samples.npz"), "--ref-dataset", smoke_run["dataset"],
+                 "--ref-n", "8", *common]) == 0
+    rec = json.loads((tmp_path / "fid_samples_gpu_samples.json").read_text())
+    assert rec["samples"]["n"] == 6 and len(rec["samples"]["sha256"]) == 64 and rec["metrics"]["fid"] > 0
+    np.savez(tmp_path / "wrong.npz", x=samples)
+    assert main(["fid", "samples", str(tmp_path / "wrong.npz"), "--ref-dataset", smoke_run["dataset"],
+                 *common]) == 2
 
 
 def test_cifar10_records_sit_beside_the_published_values(cifar, tmp_path, monkeypatch):
@@ -215,5 +242,5 @@ def test_cifar10_records_sit_beside_the_published_values(cifar, tmp_path, monkey
     g, _ = nets.build("imagenet32", width=1 / 16, seed=0)
     monkeypatch.setattr(fid_cmd, "_generator", lambda args, profile, device: (g.eval(), {"dataset": "cifar10"}))
     assert main(["fid", "model", "--n", "4", "--profile", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
-    rec = json.loads((tmp_path / "fid_model_cifar10_imagenet32.json").read_text())
+    rec = json.loads((tmp_path / "fid_model_cifar10_imagenet32_smoke.json").read_text())
     assert rec["paper"]["fid"] == 49.03 and rec["data"]["reference"]["split"] == "test"

@@ -94,6 +94,16 @@ def test_git_commit_outside_a_repository_is_unknown(tmp_path, monkeypatch):
     assert results.git_commit() == "unknown"
 
 
+def test_git_commit_of_a_copied_tree_is_the_one_it_was_copied_from(tmp_path, monkeypatch):
+    """A device machine gets the tree without .git; scripts/gpu_run.sh's caller names the commit."""
+    monkeypatch.setattr(results, "ROOT", tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    monkeypatch.setenv("DCGAN_COMMIT", "0123456789abcdef0123456789abcdef01234567")
+    assert results.git_commit() == "0123456789abcdef0123456789abcdef01234567"
+    (tmp_path / ".git").mkdir()  # inside a checkout git decides, never the variable
+    assert results.git_commit() == "unknown"
+
+
 def _write(figures, stem, commit, **extra):
     path = results.write_record(stem, name=f"result {stem}", profile="cpu", metrics={"accuracy": 0.5},
                                 out_dir=figures, **extra)

@@ -42,6 +42,10 @@ def register(sub) -> None:
     p.add_argument("--no-bf16", action="store_true", help="skip the bf16 row (timed only where bf16 is fast)")
     p.add_argument("--quality-steps", type=int, default=None,
                    help="steps of the fp32 vs bf16 curve comparison (default 200; gpu-check 300)")
+    p.add_argument("--fid-samples", type=int, default=None,
+                   help="G samples per fp32/bf16 quality run for FID/KID (default 0; gpu-check 1000)")
+    p.add_argument("--samples-dir", default=None,
+                   help="where those samples are saved when the FID Inception weights are not installed")
     p.add_argument("--no-probe", action="store_true", help="skip the CIFAR-10 probe timing")
     p.add_argument("--probe-only", action="store_true", help="time only the CIFAR-10 probe")
     p.add_argument("--tiny", action="store_true", help="seconds-long smoke run for CI (smoke profile, tiny nets)")
@@ -68,13 +72,15 @@ def configs(args) -> tuple[str, bench.BenchConfig, bench.ProbeBenchConfig]:
                             ablations=() if args.no_ablation else ablations, all_off=not args.no_ablation,
                             compile=args.compile, bf16=not args.no_bf16, limits=not args.no_limits,
                             quality_steps=args.quality_steps if args.quality_steps is not None
-                            else 300 if args.mode == "gpu-check" else 200, seed=prof.seed)
+                            else 300 if args.mode == "gpu-check" else 200, seed=prof.seed,
+                            fid_samples=args.fid_samples if args.fid_samples is not None
+                            else 1000 if args.mode == "gpu-check" else 0, samples_dir=args.samples_dir)
     if args.tiny:
         cfg = dataclasses.replace(cfg, batch_size=min(args.batch, 16),
                                   width=args.width if args.width is not None else prof.width, seconds=0.4, windows=2,
                                   warmup_steps=1, n_files=64, dataset=args.dataset or "bedrooms",
                                   ablations=cfg.ablations[:1], all_off=False, limit_seconds=0.3, profile_steps=1,
-                                  quality_steps=min(cfg.quality_steps, 6))
+                                  quality_steps=min(cfg.quality_steps, 6), fid_samples=min(cfg.fid_samples, 8))
     from dcgan_lib.probes import settings_for  # sklearn: imported only when the command runs
 
     settings = settings_for(prof)
@@ -145,6 +151,7 @@ def gpu_check(args, profile: str, cfg: bench.BenchConfig, probe: bench.ProbeBenc
           f"{m['reference_images_per_s']:,.1f} img/s")
     print(f"  bf16 curves within tolerance: {m['bf16_quality_passed']}; fraction of bf16 peak "
           f"{m['fraction_of_bf16_peak']} (measured bf16 matmul {m['measured_bf16_matmul_tflops']} TFLOP/s)")
+    print(f"  FID/KID of the fp32 and bf16 quality runs: {m['fid']}")
     print(f"  targets met: {m['targets']['met']}; probe: {m['probe']}")
     print(f"record: {path}")
     return 0

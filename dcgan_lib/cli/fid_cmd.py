@@ -3,6 +3,7 @@
   fid real cifar10 --split train --ref-split test       real vs real (published: about 3.15 on the originals)
   fid model --dataset cifar10 --variant imagenet32      a store model (or --checkpoint PATH) vs a dataset split
   fid curve runs/models/<run>                            KID and FID of every kept epoch, plotted beside the losses
+  fid samples FILE.npz --ref-dataset bedrooms            saved uint8 samples (made where no Inception was) vs real
 
 Real-image statistics are cached in data/fid_stats. Records go to figures/ (runs/smoke/figures in
 the smoke profile) or --out.
@@ -20,7 +21,7 @@ from dcgan_lib.cli import CommandError
 
 def register(sub) -> None:
     p = sub.add_parser("fid", help="FID and KID (standard FID Inception, offline): real vs real, a model, a curve")
-    kinds = p.add_subparsers(dest="kind", required=True, metavar="{real,model,curve}")
+    kinds = p.add_subparsers(dest="kind", required=True, metavar="{real,model,curve,samples}")
     real = kinds.add_parser("real", help="FID/KID between two real splits, e.g. CIFAR-10 train vs test")
     real.add_argument("dataset", help="a registered dataset or folder:PATH")
     real.add_argument("--split", default="train")
@@ -43,7 +44,14 @@ def register(sub) -> None:
     curve.add_argument("--n", type=int, default=None, help="G samples per snapshot (default: the profile's)")
     curve.add_argument("--points", type=int, default=None, help="snapshots to measure (default: the profile's)")
     curve.add_argument("--all", action="store_true", help="measure every kept epoch")
-    for q in (real, model, curve):
+    saved = kinds.add_parser("samples", help="FID/KID of saved uint8 samples (.npz holding 'images', N x H x W x 3)")
+    saved.add_argument("file", help="an .npz of samples, e.g. from `bench gpu-check --samples-dir`")
+    saved.add_argument("--ref-dataset", required=True, help="real images to compare with")
+    saved.add_argument("--ref-split", default="train")
+    saved.add_argument("--ref-n", type=int, default=None, help="real images, evenly spaced (default: all)")
+    saved.add_argument("--made-by", default=None, help="the record of the run that made the samples (its "
+                       "name, commit and device are copied into this record)")
+    for q in (real, model, curve, saved):
         q.add_argument("--profile", default="auto", choices=list(profiles.NAMES),
                        help="where records go (smoke: runs/smoke/figures) and the store model's profile")
         q.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
@@ -66,7 +74,7 @@ def run(args) -> int:
         fid.torchscript_path()
     except FileNotFoundError as err:
         raise CommandError(str(err)) from err
-    return {"real": run_real, "model": run_model, "curve": run_curve}[args.kind](args)
+    return {"real": run_real, "model": run_model, "curve": run_curve, "samples": run_samples}[args.kind](args)
 
 
 def _real(dataset: str, split: str, size: int, n: int | None, args, device) -> fid.Stats:
@@ -113,7 +121,7 @@ def _generator(args, profile: str, device):
         path = Path(args.checkpoint)
         if not path.exists():
             raise CommandError(f"no checkpoint at {path}")
-        g, _, _ = train.load_nets(path, device)
+        g, _ = train.load_generator(path, device)  # a full checkpoint or a G-only export
         record = path.parent / "run.json"
         run = json.loads(record.read_text()) if record.exists() else {}
         return store.calibrated(g, profile), {"checkpoint": str(path), "dataset": run.get("data", {}).get("dataset"),
@@ -143,7 +151,8 @@ def run_model(args) -> int:
     safe = str(model["dataset"] or "checkpoint").replace("folder:", "folder-").replace("/", "_").replace(":", "_")
     notes = [real.info["note"]] if "note" in real.info else []
     path = results.write_record(
-        f"fid_model_{safe.strip('_')}_{variant}", name=f"FID of {variant} G ({model['dataset']}) vs "
+        f"fid_model_{safe.strip('_')}_{variant}_{model.get('profile') or profile}",
+        name=f"FID of {variant} G ({model['dataset']}) vs "
         f"{ref_dataset} {ref_split}", profile=profile, metrics=metrics, paper=paper,
         data={"reference": real.info, "notes": notes}, seed=args.seed, wall_s=wall(), device=device,
         out_dir=args.out, model=model, **fid.network_info())
@@ -175,4 +184,36 @@ def run_curve(args) -> int:
     for r in rows:
         print(f"epoch {int(r['epoch']):>3}  KID {r['kid']:.5f} +- {r['kid_std']:.5f}  FID {r['fid']:.2f}")
     print(f"curve: {folder / 'quality.csv'}, record: {folder / 'quality.json'}, figure: {out / 'training_quality.png'}")
+    return 0
+
+
+def run_samples(args) -> int:
+    import numpy as np
+
+    path = Path(args.file)
+    if not path.exists():
+        raise CommandError(f"no samples file at {path}")
+    with np.load(path) as f:
+        if "images" not in f:
+            raise CommandError(f"{path} holds no 'images' array (uint8, N x H x W x 3)")
+        images = f["images"]
+    made_by = {}
+    if args.made_by:
+        rec = results.read_record(args.made_by)
+        made_by = {"record": args.made_by, **{k: rec.get(k) for k in ("name", "commit", "device", "profile")}}
+    profile = profiles.resolve_name(args.profile)
+    device = profiles.get_device(args.device)
+    with results.stopwatch() as wall:
+        real = _real(args.ref_dataset, args.ref_split, images.shape[1], args.ref_n, args, device)
+        fake = fid.Stats.of(fid.features(images, args.batch, device, not args.no_progress, desc="samples"))
+        metrics = fid.compare(fake, real, args.kid_subsets, min(args.kid_subset_size, len(images), len(real.feats)),
+                              args.seed)
+    notes = [real.info["note"]] if "note" in real.info else []
+    out = results.write_record(
+        f"fid_samples_{path.stem}", name=f"FID of saved samples {path.name} vs {args.ref_dataset} {args.ref_split}",
+        profile=profile, metrics=metrics, data={"reference": real.info, "notes": notes}, seed=args.seed,
+        wall_s=wall(), device=device, out_dir=args.out,
+        samples={"file": str(path), "sha256": data.sha256_of(path), "n": len(images), "made_by": made_by},
+        **fid.network_info())
+    _print(out, metrics)
     return 0

@@ -21,6 +21,9 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--dedup", default=None, help="JSON of duplicate groups from `dedup`: keep one per group")
     p.add_argument("--compile", action="store_true", help="torch.compile both nets")
+    p.add_argument("--no-fid", action="store_true",
+                   help="skip the final FID/KID (where the FID Inception weights are not installed; "
+                        "`fid model --checkpoint` scores the model later)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -38,7 +41,7 @@ def run(args) -> int:
     try:
         path = store.train_model(args.dataset, args.variant, args.profile, args.out, steps=args.steps,
                                  epochs=args.epochs, dedup=args.dedup, progress=not args.no_progress,
-                                 **overrides)
+                                 quality=not args.no_fid, **overrides)
     except TrainingStopped as err:  # all ranks stop together (the trainer agrees on it)
         print(f"training stopped: {err}")
         return 3
