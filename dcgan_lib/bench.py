@@ -628,11 +628,13 @@ def _speedups(rates: dict[str, list[float]]) -> dict[str, float]:
 
 def _training_targets(metrics: dict, device: torch.device) -> dict:
     if device.type == "cuda":
-        bf16 = metrics["bf16"]
-        best = bf16["images_per_s"] if bf16.get("shown_as_win") else metrics["ours_images_per_s"]
-        ratio = bf16["ratio_to_reference"] if bf16.get("shown_as_win") else metrics["ratio"]
+        bf16 = metrics["bf16"]  # judged on the faster path: bf16 counts only where its quality check passed
+        use_bf16 = bool(bf16.get("shown_as_win")) and bf16["images_per_s"] > metrics["ours_images_per_s"]
+        best = bf16["images_per_s"] if use_bf16 else metrics["ours_images_per_s"]
+        ratio = bf16["ratio_to_reference"] if use_bf16 else metrics["ratio"]
         return {"gpu_images_per_s": TARGETS["gpu_images_per_s"], "gpu_ratio": TARGETS["gpu_ratio"],
-                "judged_on": "bf16 (its quality check passed)" if bf16.get("shown_as_win") else "fp32",
+                "judged_on": "bf16 (faster, and its quality check passed)" if use_bf16 else "fp32 (the faster path)"
+                if bf16.get("used") else "fp32",
                 "images_per_s": best, "ratio": ratio,
                 "met": best >= TARGETS["gpu_images_per_s"] and ratio >= TARGETS["gpu_ratio"]}
     limits = metrics.get("limits") or {}

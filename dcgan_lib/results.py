@@ -4,6 +4,7 @@ Smoke runs write under runs/smoke/figures so they never overwrite the committed 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -38,11 +39,15 @@ def git_commit() -> str:
     Changes to tracked files count, and so do untracked code files (a new module the commit lacks);
     untracked outputs (a new figure) do not, and neither does anything under figures/, where every
     run writes its outputs (a notebook saves its figures before it writes their record).
-    Outside a git checkout it is DCGAN_COMMIT when set (a device machine gets a copy of a clean tree
-    without .git: scripts/gpu_run.sh passes the commit it was copied from), else 'unknown'.
+    A copy of the tree run elsewhere (a device machine, whose own .git may be older) names the commit it
+    was copied from in DCGAN_COMMIT and that commit's code_digest() in DCGAN_CODE_DIGEST
+    (scripts/gpu_run.sh says how); it is that commit while the copy's code still has that digest, else
+    '+dirty'. 'unknown' outside a git checkout.
     """
-    if not (ROOT / ".git").exists() and os.environ.get("DCGAN_COMMIT"):
-        return os.environ["DCGAN_COMMIT"]
+    pinned = os.environ.get("DCGAN_COMMIT")
+    if pinned:
+        clean = os.environ.get("DCGAN_CODE_DIGEST") == code_digest()
+        return pinned + ("" if clean else "+dirty")
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
                                 text=True, check=True).stdout.strip()
@@ -53,6 +58,24 @@ def git_commit() -> str:
         return commit + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+SKIP_DIRS = {"runs", "data", OUTPUTS, "__pycache__", "node_modules"}  # outputs, caches: never code
+
+
+def code_digest(root: Path | None = None) -> str:
+    """sha256 over the project's code files (CODE_SUFFIXES, shell scripts, Makefile) and their paths,
+    outside hidden, output and cache folders: equal on two copies of a tree when their code is equal."""
+    root = Path(root or ROOT)
+    digest = hashlib.sha256()
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS
+                         and not d.endswith(".egg-info"))
+        for name in sorted(files):
+            if name.endswith((*CODE_SUFFIXES, ".sh")) or name == "Makefile":
+                path = Path(folder) / name
+                digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def device_name(device: torch.device | str | None = None) -> str:

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # One call on a machine lent a GPU (issues 11 and 13), from a copy of a clean tree of this repository.
 #
-#   DCGAN_COMMIT=<sha> bash scripts/gpu_run.sh OUT [BUDGET_S] [--tiny]
+#   DCGAN_COMMIT=<sha> DCGAN_CODE_DIGEST=<digest> bash scripts/gpu_run.sh OUT [BUDGET_S] [--tiny]
+#
+# From a clean checkout, `git rev-parse HEAD` gives the sha and
+# `python -c "from dcgan_lib import results; print(results.code_digest())"` the digest: records made on the
+# copy name that commit while the copy's code still has that digest (results.git_commit).
 #
 # Stages, each under its own time limit so that one slow stage cannot cost the others:
 #   1. `bench gpu-check`: lsun64 at batch 128 on the paper's nets (fp32, bf16, the reference, ablations,
@@ -59,8 +63,10 @@ stage gpu_check 230 "$PY" -m dcgan_lib bench gpu-check "${GPU_CHECK[@]}" --sampl
 run=$PWD/runs/models/cifar10_imagenet32_$PROFILE
 if stage cifar10_train 240 "$PY" -m dcgan_lib train --dataset cifar10 --variant imagenet32 --profile $PROFILE \
         --no-fid --no-progress "${CIFAR[@]}"; then
+    g=/tmp/generator_cifar10_imagenet32_$PROFILE.pt  # G-only: 17 MB at the paper's width, so sent in parts
     "$PY" -c "import sys; from dcgan_lib import train; train.export_generator(sys.argv[1], sys.argv[2])" \
-        "$run/checkpoint.pt" "$OUT/generator_cifar10_imagenet32_$PROFILE.pt"
+        "$run/checkpoint.pt" "$g" && (cd /tmp && sha256sum "$(basename "$g")" >"$LOGS/generator.sha256") &&
+        split -b 9000000 "$g" "$OUT/$(basename "$g").part_"
 fi
 
 stage probe 200 "$PY" -m dcgan_lib bench "${PROBE[@]}"

@@ -95,13 +95,26 @@ def test_git_commit_outside_a_repository_is_unknown(tmp_path, monkeypatch):
 
 
 def test_git_commit_of_a_copied_tree_is_the_one_it_was_copied_from(tmp_path, monkeypatch):
-    """A device machine gets the tree without .git; scripts/gpu_run.sh's caller names the commit."""
+    """A device machine gets a copy of the tree (its own .git, if any, is older): the caller names the commit
+    and its code digest; the copy is that commit only while its code still has that digest."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text("x = 1\n")
+    (tmp_path / "runs").mkdir()
     monkeypatch.setattr(results, "ROOT", tmp_path)
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
-    monkeypatch.setenv("DCGAN_COMMIT", "0123456789abcdef0123456789abcdef01234567")
-    assert results.git_commit() == "0123456789abcdef0123456789abcdef01234567"
-    (tmp_path / ".git").mkdir()  # inside a checkout git decides, never the variable
-    assert results.git_commit() == "unknown"
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    monkeypatch.setenv("DCGAN_COMMIT", sha)
+    assert results.git_commit() == sha + "+dirty"  # no digest given: nothing vouches for the copy
+    monkeypatch.setenv("DCGAN_CODE_DIGEST", results.code_digest(tmp_path))
+    assert results.git_commit() == sha
+    (tmp_path / "runs" / "log.py").write_text("outputs")  # outputs never count
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "plot.py").write_text("outputs")
+    assert results.git_commit() == sha
+    (tmp_path / "pkg" / "a.py").write_text("x = 2\n")  # a code change does
+    assert results.git_commit() == sha + "+dirty"
+    (tmp_path / "pkg" / "a.py").write_text("x = 1\n")
+    (tmp_path / "pkg" / "b.py").write_text("")  # so does a new code file
+    assert results.git_commit() == sha + "+dirty"
 
 
 def _write(figures, stem, commit, **extra):
