@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from dcgan_lib import data, nets, plots, results
-from dcgan_lib.data import AUTHORS_COMMIT, RELEASES
+from dcgan_lib import datasets, nets, plots, results
+from dcgan_lib.datasets import AUTHORS_COMMIT, RELEASES
 
 BN_EPS = 1e-8  # lib/ops.py batchnorm(..., e=1e-8)
 
@@ -110,13 +110,13 @@ def model_folder(name: str) -> Path:
     if repo:
         folder = Path(repo).expanduser() / "models" / release.folder
         if not folder.is_dir():
-            raise data.DatasetMissing(f"DCGAN_AUTHORS_REPO={repo} has no models/{release.folder}; "
+            raise datasets.DatasetMissing(f"DCGAN_AUTHORS_REPO={repo} has no models/{release.folder}; "
                                       "point it at a clone of https://github.com/Newmu/dcgan_code")
         return folder
-    source = data.find_source(name)
+    source = datasets.find_source(name)
     if source.kind == "official":
         return source.path
-    target = data.data_root() / "authors" / release.archive_dir
+    target = datasets.data_root() / "authors" / release.archive_dir
     stamp = target / ".sha256"
     if not (stamp.exists() and stamp.read_text().strip() == source.sha256):
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -262,7 +262,7 @@ def describe(name: str) -> dict:
     if repo:
         source = {"source": "DCGAN_AUTHORS_REPO clone", "sha256": None}
     else:
-        src = data.find_source(name)
+        src = datasets.find_source(name)
         source = {"source": f"{src.kind}: {src.path.name}", "sha256": src.sha256}
     return {"dataset": name, "model": f"Newmu/dcgan_code @ {AUTHORS_COMMIT[:7]}: models/{release.folder}",
             "epoch": release.epoch, "licence": "MIT", **source}

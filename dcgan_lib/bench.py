@@ -1,6 +1,6 @@
-"""Speed benchmark (issues 7, 13): our Trainer against a plain reference loop, and the CIFAR-10 probe pipeline.
+"""Training speed benchmark (issues 7, 13): our Trainer against a plain reference loop.
 
-Training: in one process, on the same image files, `Ours` (the Trainer's fast path in fp32: batches
+In one process, on the same image files, `Ours` (the Trainer's fast path in fp32: batches
 sliced from a decoded uint8 array, channels_last, fused Adam, no host syncs, no D weight gradients in
 the G step) and `Reference` (written the way pytorch/examples' dcgan is: fp32, default memory layout,
 a DataLoader decoding the image FILES every step, separate optimizers, `.item()` every step) run the
@@ -12,6 +12,9 @@ alike; warm-up steps before every window are excluded; the median window is repo
 one fast-path choice off at a time (fp32), so every choice is justified by a measured number; the
 machine-limit row (dcgan_lib.flops) says what fraction of this machine's measured conv and GEMM
 throughput the trainer reaches, and a profile says where the rest of the time goes.
+
+The CIFAR-10 probe timing is dcgan_lib.bench_probe; the one-command GPU check and the bench.md
+table, which combine both benchmarks, are dcgan_lib.bench_report.
 """
 from __future__ import annotations
 
@@ -30,7 +33,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from dcgan_lib import data, flops, nets, results
+from dcgan_lib import data, datasets, fid, flops, nets, results
+from dcgan_lib.plots import to_uint8
 from dcgan_lib.train import TrainConfig, Trainer, fast_cpu_bf16
 
 STAND_INS = {"lsun64": "bedrooms", "imagenet32": "tiny_imagenet"}  # mirror stand-ins for LSUN / ImageNet
@@ -107,7 +111,7 @@ def prepare_files(dataset: str, n: int, size: int, folder: Path) -> tuple[Path, 
     root = folder / "files" / "images"  # ImageFolder wants one class folder
     root.mkdir(parents=True, exist_ok=True)
     decoded = []
-    for item_id, payload in data.iter_raw(dataset):
+    for item_id, payload in datasets.iter_raw(dataset):
         try:
             decoded.append(data.decode_image(payload, size))  # H x W x 3 uint8
         except data.BadImage:
@@ -119,14 +123,15 @@ def prepare_files(dataset: str, n: int, size: int, folder: Path) -> tuple[Path, 
         raise ValueError(f"{dataset} has only {len(decoded)} decodable images, the benchmark asked for {n}; "
                          "pass a smaller --files")
     np.save(folder / "images.npy", np.stack(decoded))  # N x H x W x 3
-    return root.parent, np.load(folder / "images.npy", mmap_mode="r"), data.describe(dataset)
+    return root.parent, np.load(folder / "images.npy", mmap_mode="r"), datasets.describe(dataset)
 
 
 def file_loader(cfg: BenchConfig, folder: Path, size: int) -> torch.utils.data.DataLoader:
     """pytorch/examples' data path: ImageFolder decoding every file, Resize + CenterCrop + Normalize, shuffled."""
-    from torchvision import datasets, transforms
+    from torchvision import transforms  # deferred: torchvision's datasets are heavy to import
+    from torchvision.datasets import ImageFolder
 
-    dataset = datasets.ImageFolder(str(folder), transform=transforms.Compose([
+    dataset = ImageFolder(str(folder), transform=transforms.Compose([
         transforms.Resize(size), transforms.CenterCrop(size), transforms.ToTensor(),
         transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))]))
     # persistent workers and drop_last favour the reference: no worker start-up per epoch
@@ -317,7 +322,8 @@ def bf16_peak(device: torch.device) -> float | None:
     return next((peak for key, peak in BF16_PEAKS if key in name), None)
 
 
-def _load() -> list[float] | None:
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (None where the OS has none): how busy the machine was."""
     return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
 
 
@@ -407,8 +413,6 @@ def bf16_quality(variant: str, width: float, batch_size: int, images: np.ndarray
 
 def _samples(g: nets.Generator, n: int, seed: int) -> np.ndarray:
     """n uint8 samples of a copy of G, BatchNorm-calibrated as the store serves models, from a fixed z."""
-    from dcgan_lib.plots import to_uint8
-
     g = nets.calibrate_batchnorm(copy.deepcopy(g), batches=10, batch_size=min(128, n), seed=seed)
     device = next(g.parameters()).device
     z = g.cfg.sample_z(n, torch.Generator().manual_seed(seed + 10_000))
@@ -419,8 +423,6 @@ def _samples(g: nets.Generator, n: int, seed: int) -> np.ndarray:
 def _sample_quality(samples: dict[str, np.ndarray], images: np.ndarray, device: torch.device,
                     samples_dir: Path | None) -> dict:
     """FID/KID of each run's samples against the bench images, or the saved samples where no Inception is here."""
-    from dcgan_lib import fid
-
     n = len(next(iter(samples.values())))
     if not fid.available():
         if samples_dir is None:
@@ -513,11 +515,11 @@ def _limits(cfg: BenchConfig, loops: list, device: torch.device, median: dict[st
     return out
 
 
-def _training_metrics(cfg: BenchConfig, device: torch.device, progress: bool) -> tuple[dict, dict]:
+def training_metrics(cfg: BenchConfig, device: torch.device, progress: bool) -> tuple[dict, dict]:
     """Time every loop; returns the metrics and the record's context."""
     dataset = cfg.dataset or STAND_INS.get(cfg.variant, "bedrooms")
     size = nets.get_config(cfg.variant).image_size
-    load_before = _load()
+    load_before = load_average()
     with results.stopwatch() as wall, tempfile.TemporaryDirectory(prefix="dcgan_bench_") as tmp:
         tmp = Path(tmp)
         folder, images, source = prepare_files(dataset, cfg.n_files, size, tmp)
@@ -574,7 +576,7 @@ def _training_metrics(cfg: BenchConfig, device: torch.device, progress: bool) ->
     context = dict(
         data={**source, "files": cfg.n_files, "size": size}, wall_s=wall(),
         bench_config=dataclasses.asdict(cfg), threads=torch.get_num_threads(), host=host(),
-        load_average_before=load_before, load_average_after=_load(), cpu_pressure_after=cpu_pressure(),
+        load_average_before=load_before, load_average_after=load_average(), cpu_pressure_after=cpu_pressure(),
         reference_loop="pytorch/examples dcgan style: fp32, NCHW, torchvision ImageFolder + DataLoader decoding "
                        f"files every step ({cfg.workers} workers, persistent, drop_last), Adam (default "
                        "implementation), BCELoss on sigmoid, .item() every step, D weight grads in the G step",
@@ -596,7 +598,7 @@ def bench_training(cfg: BenchConfig, profile: str, device: torch.device | None =
                    out_dir: Path | None = None, progress: bool = True) -> Path:
     """Time our Trainer against the reference loop on the same files; write bench_<variant>_w<width>_<device>.json."""
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    metrics, context = _training_metrics(cfg, device, progress)
+    metrics, context = training_metrics(cfg, device, progress)
     wall_s = context.pop("wall_s")
     return results.write_record(
         record_stem("bench", cfg, device), name=f"training speed {cfg.variant}", profile=profile,
@@ -647,276 +649,3 @@ def _training_targets(metrics: dict, device: torch.device) -> dict:
             "not_measured": "GPU targets (H100, lsun64, batch 128: >= 10,000 images/s and >= 4x the "
                             "reference; fraction of bf16 peak): no GPU was at hand for this run; "
                             "`python -m dcgan_lib bench gpu-check` measures them on one"}
-
-
-# ---- the probe pipeline (Paper §5.1, Table 1) ---------------------------------------------------
-
-@dataclass(frozen=True)
-class ProbeBenchConfig:
-    """What the probe timing covers: D's features of CIFAR-10, then one L2-SVM fit."""
-
-    width: float = 1.0
-    train_images: int | None = None  # CIFAR-10 train images featurised (None: all 50,000)
-    test_images: int | None = None  # test images featurised (None: all 10,000)
-    svm_train: int | None = None  # class-balanced images the timed SVM fit uses (None: all featurised)
-    C: float = 1e-3
-    solver: str = "torch"  # the same L2-SVM objective by L-BFGS; much faster than liblinear (bench_probe_cpu.json)
-    reference_solver: str | None = "sklearn"  # also time liblinear's LinearSVC on the same features
-    reference_max: int = 10_000  # ... when the fit has at most this many images (liblinear is slow)
-    batch_size: int = 256
-    seed: int = 0
-
-
-def _probe_d(width: float, profile: str, seed: int) -> tuple[nets.Discriminator, str]:
-    from dcgan_lib import store
-
-    try:
-        _, d, info = store.get_model("tiny_imagenet", "imagenet32", profile, calibrate=False,
-                                     train_if_missing=False)
-        if d.cfg == nets.get_config("imagenet32", None, width):
-            path = Path(info["path"])
-            return d, f"trained: {path.relative_to(results.ROOT) if path.is_relative_to(results.ROOT) else path}"
-    except FileNotFoundError:
-        pass
-    _, d = nets.build("imagenet32", width=width, seed=seed)
-    return d, "untrained (random init): the trained ImageNet D was not in the model store; timing only"
-
-
-def bench_probe(cfg: ProbeBenchConfig, profile: str, device: torch.device | None = None,
-                out_dir: Path | None = None) -> Path:
-    """Time D's features for CIFAR-10 train + test and one L2-SVM fit (Paper §5.1); write bench_probe_<device>.json."""
-    from dcgan_lib import features, probes
-
-    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    load_before = _load()
-    with results.stopwatch() as wall:
-        with results.stopwatch() as t_data:
-            train = data.prepare("cifar10", 32, "train", cfg.train_images, progress=False)
-            test = data.prepare("cifar10", 32, "test", cfg.test_images, progress=False)
-        d, weights = _probe_d(cfg.width, profile, cfg.seed)
-        fcfg = features.FeatureConfig(batch_size=cfg.batch_size)
-        with results.stopwatch() as t_feat:
-            feats = features.extract_parts(d, {"train": train.images, "test": test.images}, fcfg,
-                                           bn_images=train.images, device=device)
-        n_fit = len(train) if cfg.svm_train is None else min(cfg.svm_train, len(train))
-        idx = probes.class_balanced_draw(train.labels, n_fit - n_fit % 10, np.random.default_rng(cfg.seed))
-        with results.stopwatch() as t_std:
-            x_fit, x_test = probes.standardize(np.asarray(feats["train"].x[idx]), feats["test"].x)
-        fits = {}
-        solvers = [cfg.solver]
-        if cfg.reference_solver and cfg.reference_solver != cfg.solver and len(idx) <= cfg.reference_max:
-            solvers.append(cfg.reference_solver)
-        for solver in solvers:
-            with results.stopwatch() as t_svm:
-                svm = probes.make_svm(cfg.C, solver, device).fit(x_fit, train.labels[idx])
-            fits[solver] = {"fit_s": round(t_svm(), 1),
-                            "accuracy": round(float((svm.predict(x_test) == test.labels).mean()), 4)}
-    n_images = len(train) + len(test)
-    total = t_feat() + t_std() + fits[cfg.solver]["fit_s"]
-    ref = fits.get(cfg.reference_solver)
-    target = TARGETS["probe_gpu_s" if device.type == "cuda" else "probe_cpu_s"]
-    metrics = {
-        "images_featurised": n_images, "feature_dim": int(feats["train"].x.shape[1]),
-        "features_s": round(t_feat(), 1), "features_images_per_s": round(n_images / t_feat(), 1),
-        "svm_train_images": len(idx), "standardise_s": round(t_std(), 1), "svm_solver": cfg.solver,
-        "svm_fit_s": fits[cfg.solver]["fit_s"], "features_plus_svm_s": round(total, 1),
-        "data_prepare_s": round(t_data(), 1), "svm_fits": fits,
-        "reference_svm_fit_s": None if ref is None else ref["fit_s"],
-        "svm_speedup": None if ref is None else round(ref["fit_s"] / max(fits[cfg.solver]["fit_s"], 1e-9), 2),
-        "note": "accuracies are of a timing run (same objective, two solvers: they should agree); the Table 1 "
-                "number comes from notebook 06",
-        "targets": {"seconds": target, "met": total <= target,
-                    "scope": "features of the images named above + ONE SVM fit at a fixed C; the Table 1 "
-                             "protocol also fits one SVM per C on the validation grid"},
-    }
-    return results.write_record(
-        f"bench_probe_{device.type}", name="probe pipeline speed (CIFAR-10 features + L2-SVM)", profile=profile,
-        metrics=metrics, out_dir=out_dir, device=device, seed=cfg.seed, wall_s=wall(),
-        paper={"accuracy": 0.828, "feature_dim": 28_672, "note": "Table 1; the paper reports no timing"},
-        data={k: train.info.get(k) for k in ("dataset", "source", "path", "sha256")},
-        probe_config=dataclasses.asdict(cfg), d_weights=weights, threads=torch.get_num_threads(), host=host(),
-        load_average_before=load_before, load_average_after=_load(),
-        features_summary={k: v.summary() for k, v in feats.items()})
-
-
-# ---- the one-command GPU check (issue 13) ------------------------------------------------------
-
-def gpu_check(cfg: BenchConfig, probe: ProbeBenchConfig | None, profile: str, device: torch.device | None = None,
-              out_dir: Path | None = None, progress: bool = True) -> Path:
-    """Everything a GPU should show, in one call and one record (bench_gpu_check_<device>.json): lsun64 at
-    batch 128 (ours fp32 and bf16 against the reference in the same run), the fraction of the GPU's bf16
-    peak (data-sheet table) and of a measured bf16 matmul, `cfg.quality_steps` paper-profile steps in fp32
-    and bf16 compared curve by curve, and the probe timing. On a CPU it runs as its CI smoke test."""
-    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    with results.stopwatch() as wall:
-        metrics, context = _training_metrics(dataclasses.replace(cfg, quality_always=True), device, progress)
-        probe_metrics = None
-        if probe is not None:
-            with tempfile.TemporaryDirectory(prefix="dcgan_gpu_check_") as tmp:
-                try:
-                    probe_metrics = results.read_record(bench_probe(probe, profile, device, Path(tmp)))["metrics"]
-                except (RuntimeError, ValueError, FileNotFoundError, OSError) as err:  # keep the training numbers
-                    probe_metrics = {"error": f"{type(err).__name__}: {err}"}
-    limits = metrics["limits"] or {}
-    bf16, peak = metrics["bf16"], bf16_peak(device)
-    step_flops_image = limits["step_flops"]["ours"] / cfg.batch_size if limits else None
-    best_rate = bf16.get("images_per_s") if bf16["used"] else metrics["ours_images_per_s"]
-    achieved = None if step_flops_image is None else step_flops_image * best_rate
-    matmul = (limits.get("bf16") or {}).get("gemm_gflop_per_s")
-    summary = {
-        "gpu": results.device_name(device), "batch_size": cfg.batch_size, "width": cfg.width,
-        "ours_fp32_images_per_s": metrics["ours_images_per_s"], "ours_bf16_images_per_s": bf16.get("images_per_s"),
-        "reference_images_per_s": metrics["reference_images_per_s"],
-        "ratio_fp32": metrics["ratio"], "ratio_bf16": bf16.get("ratio_to_reference"),
-        "bf16_quality_passed": (bf16.get("quality") or {}).get("passed"),
-        "bf16_peak_tflops": None if peak is None else peak / 1e12,
-        "fraction_of_bf16_peak": None if peak is None or achieved is None else round(achieved / peak, 4),
-        "measured_bf16_matmul_tflops": None if matmul is None else round(matmul / 1e3, 1),
-        "fraction_of_measured_bf16_matmul": None if not matmul or achieved is None else round(achieved / 1e9 / matmul,
-                                                                                              4),
-        "probe": probe_metrics,
-        "fid": (bf16.get("quality") or {}).get("fid"),
-        "targets": metrics["targets"],
-    }
-    return results.write_record(
-        f"bench_gpu_check_{device.type}", name="GPU check: lsun64 speed, bf16 quality, probe timing",
-        profile=profile, metrics={**summary, "training": metrics}, out_dir=out_dir, device=device, seed=cfg.seed,
-        paper={"note": "the paper reports no training speed", "batch_size": 128},
-        **{**context, "wall_s": wall()})
-
-
-# ---- the README table ---------------------------------------------------------------------------
-
-def _spread_note(spread: float | None) -> str:
-    if spread is None:
-        return ""
-    return f"{spread:.2f}" + (" (noisy: the machine was busy; rerun when it is quiet)" if spread > 2 else "")
-
-
-def _pct(x: float | None) -> str:
-    return "—" if x is None else f"{100 * x:.0f}%"
-
-
-def _yes(x: bool | None) -> str:
-    return "—" if x is None else ("yes" if x else "no")
-
-
-def write_table(out_dir: Path) -> Path:
-    """bench.md from every bench_*.json record in out_dir: equal-numerics ratios, machine-limit fractions,
-    the bf16 row, the ablations, where the time goes, the probe and the GPU check."""
-    recs = [results.read_record(p) for p in sorted(Path(out_dir).glob("bench_*.json"))]
-    train_recs = [r for r in recs if "ours_images_per_s" in r["metrics"] and "numerics" in r["metrics"]]
-    old = [r for r in recs if "ours_images_per_s" in r["metrics"] and "numerics" not in r["metrics"]]
-    gpu_checks = [r for r in recs if r["name"].startswith("GPU check")]
-    lines = ["# Speed (issues 7, 13)", "", "Generated by `python -m dcgan_lib bench` from the JSON records beside "
-             "this file. Images/s: medians of interleaved timed windows, warm-up excluded; ratios: medians of "
-             "the per-round ratios (windows of one round run back to back).", "",
-             "## Equal numerics: our fp32 trainer against the fp32 reference", "",
-             "| variant | width | batch | device | threads | load avg | ours fp32 img/s | reference fp32 img/s "
-             "| ratio | target | met | window spread |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in train_recs:
-        m, c, t = r["metrics"], r["bench_config"], r["metrics"]["targets"]
-        goal = f">= {t['cpu_ratio']}x" if "cpu_ratio" in t else f">= {t['gpu_images_per_s']:,} img/s, {t['gpu_ratio']}x"
-        met = t.get("ratio_met", t["met"])
-        lines.append(f"| {c['variant']} | {c['width']:g} | {c['batch_size']} | {r['device']} | {r.get('threads')} "
-                     f"| {r.get('load_average_before')} | {m['ours_images_per_s']:,.1f} "
-                     f"| {m['reference_images_per_s']:,.1f} | {m['ratio']:.2f}x | {goal} "
-                     f"| {_yes(met)} | {_spread_note(m.get('spread'))} |")
-    limited = [r for r in train_recs if r["metrics"].get("limits")]
-    if limited:
-        lines += ["", "## Against the machine's own limit (fp32)", "",
-                  "Step FLOPs counted by torch's FlopCounterMode over one real D + G step (forward + backward); "
-                  "achieved = FLOPs per image x images/s. Conv: the measured forward + backward throughput of "
-                  "the nets' largest D conv and G transposed conv at this batch (best layout); GEMM: a measured "
-                  "dense fp32 matmul.", "",
-                  "| variant | width | GFLOP/img ours (reference) | achieved GFLOP/s | conv GFLOP/s | of conv "
-                  "| target | met | GEMM GFLOP/s | of GEMM | reference: of conv |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
-        for r in limited:
-            m, c, lim = r["metrics"], r["bench_config"], r["metrics"]["limits"]
-            f = lim["fp32"]
-            lines.append(f"| {c['variant']} | {c['width']:g} | {lim['train_gflop_per_image']:.2f} "
-                         f"({lim['reference_gflop_per_image']:.2f}) | {f['achieved_gflop_per_s']:,.1f} "
-                         f"| {f['conv_gflop_per_s']:,.1f} | {_pct(f['fraction_of_conv'])} "
-                         f"| >= {_pct(m['targets'].get('cpu_conv_fraction'))} "
-                         f"| {_yes(m['targets'].get('conv_fraction_met'))} | {f['gemm_gflop_per_s']:,.1f} "
-                         f"| {_pct(f['fraction_of_gemm'])} | {_pct(f['reference_fraction_of_conv'])} |")
-        lines += ["", "Where one step of ours (fp32) goes (torch.profiler, self time of the ops of each group; "
-                  "Python/other: wall time no op accounts for):", "",
-                  "| variant | width | s/step | " + " | ".join(flops.PROFILE_GROUPS) + " |",
-                  "|---|---|---|" + "---|" * len(flops.PROFILE_GROUPS)]
-        for r in limited:
-            p, c = r["metrics"]["limits"]["profile"], r["bench_config"]
-            lines.append(f"| {c['variant']} | {c['width']:g} | {p['step_s']:.3f} | "
-                         + " | ".join(_pct(p["fraction"][g]) for g in flops.PROFILE_GROUPS) + " |")
-    if train_recs:
-        lines += ["", "## bf16 (NOT equal numerics)", ""]
-        for r in train_recs:
-            b, c = r["metrics"]["bf16"], r["bench_config"]
-            head = f"- {c['variant']}, width {c['width']:g}, {r['device']}: "
-            if not b["used"]:
-                lines.append(head + b.get("reason", "not timed"))
-                continue
-            q = b.get("quality")
-            verdict = ("training curves not compared" if q is None else
-                       f"curves over {q['steps']} steps {'within' if q['passed'] else 'OUTSIDE'} tolerance")
-            lines.append(head + f"{b['images_per_s']:,.1f} img/s, {b['ratio_to_ours_fp32']:.2f}x ours fp32, "
-                         f"{b['ratio_to_reference']:.2f}x the reference; {verdict}"
-                         + ("" if b["shown_as_win"] else ": not counted as a win"))
-        names = list(dict.fromkeys(k for r in train_recs for k in r["metrics"]["ablation_images_per_s"]))
-        lines += ["", "## Ablations (fp32, equal numerics)", "",
-                  "Images/s of the Trainer with one fast-path choice switched off, timed in the same interleaved "
-                  "rounds; in brackets: ours over it (paired per round). 'all choices off' should match the "
-                  "reference (the same work).", "",
-                  "| variant | width | threads | ours | " + " | ".join(names) + " |",
-                  "|---|---|---|---|" + "---|" * len(names)]
-        for r in train_recs:
-            m, c = r["metrics"], r["bench_config"]
-            w = m["windows_images_per_s"]
-            cells = [f"{m['ablation_images_per_s'][k]:,.1f} ({paired_ratio(w['ours'], w[k]):.2f}x)"
-                     if k in m["ablation_images_per_s"] else "" for k in names]
-            lines.append(f"| {c['variant']} | {c['width']:g} | {r.get('threads')} | {m['ours_images_per_s']:,.1f} | "
-                         + " | ".join(cells) + " |")
-        meaning = {**ABLATION_MEANING, **(train_recs[0].get("ablation_meaning") or {})}
-        lines += ["", "Switched off means: " + "; ".join(f"{k}: {v}" for k, v in meaning.items()) + "."]
-        lines += ["", "Conditions:", ""]
-        for r in train_recs:
-            h, c = r.get("host") or {}, r["bench_config"]
-            lines.append(f"- {c['variant']} width {c['width']:g}: {r.get('threads')} torch thread(s) on "
-                         f"{h.get('cpu_count')} cores ({h.get('cpu_model')}, AMX bf16: {h.get('cpu_amx_bf16')}); "
-                         f"load average {r.get('load_average_before')} before, {r.get('load_average_after')} "
-                         f"after (CPU pressure {_pct(r.get('cpu_pressure_after'))}: time some task waited for a "
-                         f"core); {c['n_files']:,} {r['data'].get('dataset')} files; the reference's DataLoader "
-                         f"had {c['workers']} worker process(es) besides; {c['windows']} windows of "
-                         f"{c['seconds'] / c['windows']:g} s per loop.")
-    for r in recs:
-        if "features_plus_svm_s" in r["metrics"]:
-            m = r["metrics"]
-            lines += ["", f"Probe pipeline ({r['device']}): features of {m['images_featurised']:,} CIFAR-10 images "
-                      f"({m['feature_dim']:,} dims) in {m['features_s']} s, one L2-SVM fit ({m['svm_solver']}) on "
-                      f"{m['svm_train_images']:,} images in {m['svm_fit_s']} s: {m['features_plus_svm_s']} s in all "
-                      f"(target {m['targets']['seconds']} s: {'met' if m['targets']['met'] else 'not met'}). "
-                      + ("" if m["reference_svm_fit_s"] is None else
-                         f"The same fit with sklearn's LinearSVC (liblinear): {m['reference_svm_fit_s']} s "
-                         f"({m['svm_speedup']:.1f}x slower). ")
-                      + f"D: {r['d_weights']}."]
-    for r in gpu_checks:
-        m = r["metrics"]
-        bf16 = ("bf16 not timed" if m["ours_bf16_images_per_s"] is None else
-                f"bf16 {m['ours_bf16_images_per_s']:,.1f} img/s ({m['ratio_bf16']:.2f}x)")
-        lines += ["", f"GPU check ({m['gpu']}, profile {r['profile']}): ours fp32 {m['ours_fp32_images_per_s']:,.1f} "
-                  f"img/s ({m['ratio_fp32']:.2f}x the reference), {bf16}; bf16 curves within tolerance: "
-                  f"{m['bf16_quality_passed']}; fraction of bf16 peak {_pct(m['fraction_of_bf16_peak'])}; "
-                  f"targets met: {m['targets']['met']}."]
-    if not any(r["profile"] != "smoke" for r in gpu_checks) and not any(r["device"].startswith("NVIDIA") or
-                                                                      "cuda" in r["device"] for r in train_recs):
-        lines += ["", "**Not measured:** the GPU targets (one H100/H200, lsun64, batch 128: at least 10,000 "
-                  "images/s, at least 4x the reference, and the fraction of bf16 peak; the probe under 5 minutes "
-                  "on a GPU). No GPU was at hand; `python -m dcgan_lib bench gpu-check` measures them in one call."]
-    if old:
-        lines += ["", "Not shown: records from before the equal-numerics bench (their 'ours' ran bf16 where the "
-                  "CPU had AMX): " + ", ".join(f"{r['bench_config']['variant']} ({r.get('threads')} threads)"
-                                                for r in old) + ". Delete them and rerun the bench."]
-    path = Path(out_dir) / "bench.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path

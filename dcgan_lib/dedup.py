@@ -633,9 +633,9 @@ def bench_items(name: str, split: str, stride: int, count: int, offset: int = 0)
 
 
 def _raw(name: str, split: str) -> Iterator[tuple[object, bytes]]:
-    from dcgan_lib import data
+    from dcgan_lib import datasets
 
-    return data.iter_raw(name, split=split)
+    return datasets.iter_raw(name, split=split)
 
 
 def model_path(cfg: DedupConfig, profile: str, seed: int = 0) -> Path:

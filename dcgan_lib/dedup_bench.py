@@ -389,12 +389,12 @@ def save_benchmark(bench: Benchmark, cfg: DedupConfig, profile: str, seed: int, 
     md = out_dir / "dedup_precision_recall.md"
     md.parent.mkdir(parents=True, exist_ok=True)
     md.write_text(text)
-    from dcgan_lib import data  # provenance of the benchmark's source archives
+    from dcgan_lib import datasets  # provenance of the benchmark's source archives
 
-    sources_info = [{**data.describe(name), "split": split, "every": stride, "images": count}
+    sources_info = [{**datasets.describe(name), "split": split, "every": stride, "images": count}
                     for name, split, stride, count in cfg.bench_sets]
     if robust:
-        sources_info += [{**data.describe(name), "split": split, "every": stride, "images": count, "from": offset,
+        sources_info += [{**datasets.describe(name), "split": split, "every": stride, "images": count, "from": offset,
                           "held_out": True} for name, split, stride, count, offset in cfg.holdout_sets]
     ours = f"semantic hash r={cfg.radius} (ours)"
     target = {k: bench.scores[k, ours] for k in TARGET_KINDS}
@@ -473,7 +473,7 @@ def group_images(dataset: str, groups: list[list], n_groups: int = 8, max_per_gr
 def save_scans(scans: list[dict], cfg: DedupConfig, profile: str, seed: int, model_info: dict,
                out_dir: Path | None = None) -> Path:
     """Record how many duplicates each scanned dataset holds and how fast hashing ran (Paper §4.1)."""
-    from dcgan_lib import data
+    from dcgan_lib import datasets
 
     metrics = {s["dataset"]: {k: v for k, v in s.items() if k != "groups"} for s in scans}
     largest = max(scans, key=lambda s: s["images"])
@@ -486,6 +486,6 @@ def save_scans(scans: list[dict], cfg: DedupConfig, profile: str, seed: int, mod
                                 "images_per_s_hash_only": largest["hash_images_per_s"],
                                 "torch_threads": largest["threads"], "cpu_count": os.cpu_count(),
                                 "load_average_1min": os.getloadavg()[0]}},
-        paper=paper_claims(), data={"scanned": [data.describe(s["dataset"]) for s in scans],
+        paper=paper_claims(), data={"scanned": [datasets.describe(s["dataset"]) for s in scans],
                                     "autoencoder": model_info.get("data")},
         model={k: v for k, v in model_info.items() if k != "losses"})

@@ -7,7 +7,7 @@ side is the training size (64 px), so no crop is ever upscaled: "high enough res
 every training pixel comes from at least one photo pixel.
 
 `scan` runs the frontal-face Haar cascade that ships with opencv-python-headless over the raw
-photos of a dataset (`data.iter_raw`), counts what it finds and keeps the crops;
+photos of a dataset (`datasets.iter_raw`), counts what it finds and keeps the crops;
 `write_folder` stores them as PNG files, a dataset any notebook can train on as `folder:PATH`.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from dcgan_lib import data, results
+from dcgan_lib import data, datasets, results
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ def scan_photos(photos, cfg: DetectConfig = DetectConfig(), total: int | None = 
 def scan(name: str, cfg: DetectConfig = DetectConfig(), limit: int | None = None,
          progress: bool = True) -> FaceScan:
     """Run the §4.2 pipeline over the first `limit` raw photos of a dataset (e.g. "lfw", folder:PATH)."""
-    photos = data.iter_raw(name)
+    photos = datasets.iter_raw(name)
     if limit is not None:
         photos = itertools.islice(photos, limit)
     return scan_photos(photos, cfg, total=limit, progress=progress)
@@ -171,7 +171,7 @@ def write_folder(result: FaceScan, folder: str | Path) -> Path:
 def default_folder(name: str, profile: str | None = None) -> Path:
     """Where the crops of a dataset's photos go: data/faces/<name>/ (runs/smoke/faces/<name>/ for smoke)."""
     safe = name.replace("folder:", "folder-").replace("/", "_").replace(":", "_").strip("_")
-    root = results.ROOT / "runs" / "smoke" if profile == "smoke" else data.data_root()
+    root = results.ROOT / "runs" / "smoke" if profile == "smoke" else datasets.data_root()
     return root / "faces" / safe
 
 

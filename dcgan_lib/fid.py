@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from dcgan_lib import data
+from dcgan_lib import data, datasets
 
 DIM = 2048  # pool3 features
 SIZE = 299  # Inception's input size
@@ -349,7 +349,7 @@ def stats_path(info: dict, ids: list[str]) -> Path:
     key = json.dumps([STATS_VERSION, info.get("sha256"), info.get("fingerprint"), info.get("source"), ids])
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     name = f"{safe.strip('_')}_{info.get('split')}_{info.get('size')}px_n{len(ids)}_{digest}.npz"
-    return data.data_root() / "fid_stats" / name
+    return datasets.data_root() / "fid_stats" / name
 
 
 def image_stats(images: data.ImageSet, batch_size: int = 50, device: torch.device | str = "cpu",

@@ -30,7 +30,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from dcgan_lib import nets, plots
-from dcgan_lib.data import BatchSampler, to_float
+from dcgan_lib.data import to_float
 
 LOG_FIELDS = ("step", "epoch", "loss_d", "loss_g", "d_real", "d_fake", "images_per_s", "wall_s")
 CHECKPOINT_KEYS = ("train_config", "config", "G", "D", "opt_g", "opt_d", "z_gen", "sampler", "step")
@@ -158,6 +158,44 @@ def init_distributed() -> tuple[int, int]:
         if torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     return _dist_info()
+
+
+class BatchSampler:
+    """Shuffled batches sliced from a uint8 array, with an exact, checkpointable position.
+
+    The order of epoch e is a permutation drawn from seed + e, so (epoch, index) is the whole state.
+    """
+
+    def __init__(self, images: np.ndarray, batch_size: int, seed: int, drop_last: bool = True,
+                 rank: int = 0, world: int = 1):
+        if len(images) < batch_size * world:
+            raise ValueError(f"{len(images)} images are fewer than one batch of {batch_size} x {world}")
+        self.images, self.batch_size, self.seed = images, batch_size, seed
+        self.rank, self.world = rank, world
+        self.steps_per_epoch = len(images) // (batch_size * world)
+        self.epoch, self.index = 0, 0
+        self._perm_epoch, self._perm = -1, None
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "index": self.index}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.index = state["epoch"], state["index"]
+
+    def _order(self, epoch: int) -> np.ndarray:
+        if self._perm_epoch != epoch:
+            self._perm_epoch, self._perm = epoch, np.random.default_rng(self.seed + epoch).permutation(len(self.images))
+        return self._perm
+
+    def next(self) -> np.ndarray:
+        """The next uint8 batch (B, H, W, 3) of this rank; advances the position."""
+        if self.index >= self.steps_per_epoch:
+            self.epoch, self.index = self.epoch + 1, 0
+        order = self._order(self.epoch)
+        start = (self.index * self.world + self.rank) * self.batch_size
+        idx = np.sort(order[start:start + self.batch_size])
+        self.index += 1
+        return np.ascontiguousarray(self.images[idx])
 
 
 class Trainer:

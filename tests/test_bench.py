@@ -1,5 +1,7 @@
 """The speed benchmark: timing windows, the same data and nets for both loops, the CLI's tiny mode."""
 import os
+import pickle
+import shutil
 import time
 
 import numpy as np
@@ -7,11 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan_lib import bench, data, results, train
+from dcgan_lib import bench, bench_report, data, results, train
 from dcgan_lib.cli import main
 from dcgan_lib.train import TrainConfig, Trainer
-
-MIRROR = os.environ.get("DCGAN_MIRROR")
 
 
 class Sleeper:
@@ -285,12 +285,45 @@ def test_bf16_peak_only_for_known_gpus():
     assert bench.bf16_peak(torch.device("cpu")) is None
 
 
-@pytest.mark.skipif(not MIRROR, reason="needs the offline mirror (DCGAN_MIRROR)")
-def test_tiny_cli_writes_records_and_table_from_them(tmp_path):
+@pytest.fixture(scope="module")
+def offline(tmp_path_factory):
+    """The CLI's data without the mirror: a folder of 72 random 64 px PNGs for the training loops (`--dataset
+    folder:PATH`) and a data root holding CIFAR-10 in its official python-batch format for the probe.
+
+    The CIFAR-10 stand-in has the real set's shape (5 x 10,000 train, 10,000 test, 10 classes), because
+    the dataset registry counts the official set as 50,000 + 10,000 and takes evenly spaced subsets of
+    that; each class is one colour plus noise, so the SVM can learn it as it learns CIFAR-10."""
+    root = tmp_path_factory.mktemp("offline")
+    pngs = root / "pngs"
+    pngs.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(72):  # the tiny mode reads 64 files
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(pngs / f"{i:02d}.png")
+    batches = root / "data" / "official" / "cifar10" / "cifar-10-batches-py"
+    batches.mkdir(parents=True)
+    colours = rng.integers(48, 208, (10, 3, 1, 1), dtype=np.int16)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        labels = np.arange(10_000) % 10
+        images = colours[labels] + rng.integers(-48, 48, (10_000, 3, 32, 32), dtype=np.int16)
+        with open(batches / name, "wb") as f:
+            pickle.dump({b"data": images.astype(np.uint8).reshape(10_000, 3072), b"labels": labels.tolist()}, f)
+    yield {"dataset": f"folder:{pngs}", "data_root": root / "data"}
+    shutil.rmtree(root)  # 185 MB: not left for pytest's kept temporary folders
+
+
+def use_offline(monkeypatch, offline) -> None:
+    """Read only the fixture: no mirror, and a data root of its own (caches land there, not in data/)."""
+    monkeypatch.delenv("DCGAN_MIRROR", raising=False)
+    monkeypatch.setenv("DCGAN_DATA", str(offline["data_root"]))
+
+
+def test_tiny_cli_writes_records_and_table_from_them(tmp_path, offline, monkeypatch):
+    use_offline(monkeypatch, offline)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        code = main(["bench", "--tiny", "--workers", "1", "--out", str(tmp_path)])  # one worker process: the real path
+        code = main(["bench", "--tiny", "--workers", "1", "--dataset", offline["dataset"],  # one worker: the real path
+                     "--out", str(tmp_path)])
     finally:
         torch.set_num_threads(threads)
     assert code == 0
@@ -316,7 +349,8 @@ def test_tiny_cli_writes_records_and_table_from_them(tmp_path):
     assert t["met"] == (m["ratio"] >= 1.5 and f["fraction_of_conv"] >= 0.6) and "no GPU" in t["not_measured"]
     if not rec["host"]["cpu_amx_bf16"]:
         assert not m["bf16"]["used"] and "no AMX" in m["bf16"]["reason"]
-    assert len(rec["load_average_before"]) == 3 and rec["data"]["sha256"] and rec["host"]["cpu_count"] >= 1
+    assert len(rec["load_average_before"]) == 3 and rec["host"]["cpu_count"] >= 1
+    assert rec["data"]["dataset"] == offline["dataset"] and rec["data"]["files"] == 64
     assert rec["cpu_pressure_after"] is None or 0 <= rec["cpu_pressure_after"] <= 1
     probe = results.read_record(tmp_path / "bench_probe_cpu.json")["metrics"]
     assert probe["images_featurised"] == 300 and probe["feature_dim"] == 1792  # 28,672 / 16 at width 1/16
@@ -330,16 +364,17 @@ def test_tiny_cli_writes_records_and_table_from_them(tmp_path):
     assert "Not measured" in table and f"{probe['svm_fit_s']} s" in table and "NOT equal numerics" in table
 
 
-@pytest.mark.skipif(not MIRROR, reason="needs the offline mirror (DCGAN_MIRROR)")
-def test_gpu_check_tiny_mode_writes_one_record(tmp_path, monkeypatch):
+def test_gpu_check_tiny_mode_writes_one_record(tmp_path, offline, monkeypatch):
     def broken_probe(*args, **kwargs):
         raise OSError("the CIFAR-10 mirror is not mounted")
 
-    monkeypatch.setattr(bench, "bench_probe", broken_probe)  # a probe failure keeps the training numbers
+    use_offline(monkeypatch, offline)
+    monkeypatch.setattr(bench_report, "bench_probe", broken_probe)  # a probe failure keeps the training numbers
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        code = main(["bench", "gpu-check", "--tiny", "--workers", "0", "--out", str(tmp_path)])
+        code = main(["bench", "gpu-check", "--tiny", "--workers", "0", "--dataset", offline["dataset"],
+                     "--out", str(tmp_path)])
     finally:
         torch.set_num_threads(threads)
     assert code == 0
@@ -364,7 +399,7 @@ def test_table_skips_records_from_before_equal_numerics(tmp_path):
     results.write_record("bench_lsun64_cpu", name="training speed lsun64", profile="cpu", out_dir=tmp_path,
                          metrics={"ours_images_per_s": 1.0, "reference_images_per_s": 1.0, "ratio": 1.0},
                          bench_config={"variant": "lsun64"}, threads=2)
-    text = bench.write_table(tmp_path).read_text()
+    text = bench_report.write_table(tmp_path).read_text()
     assert "Not shown" in text and "lsun64 (2 threads)" in text
 
 

@@ -69,14 +69,14 @@ def test_store_trains_a_missing_model_once_and_serves_it(tmp_path, monkeypatch):
 
 
 def test_fetch_with_a_bad_checksum_exits_non_zero_naming_the_file(tmp_path, monkeypatch, capsys):
-    from dcgan_lib import data
+    from dcgan_lib import datasets
 
     monkeypatch.setenv("DCGAN_DATA", str(tmp_path))
-    monkeypatch.setattr(data, "_download", lambda url, folder, name: (folder / name).write_bytes(b"junk")
+    monkeypatch.setattr(datasets, "_download", lambda url, folder, name: (folder / name).write_bytes(b"junk")
                         and folder / name)
     assert main(["data", "fetch", "tiny_imagenet", "--official"]) == 1
     err = capsys.readouterr().err
-    assert "tiny-imagenet-200.zip" in err and f"expected the published {data.TINY_IMAGENET_MD5}" in err
+    assert "tiny-imagenet-200.zip" in err and f"expected the published {datasets.TINY_IMAGENET_MD5}" in err
     assert not (tmp_path / "official" / "tiny_imagenet" / "tiny-imagenet-200.zip").exists()
 
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan_lib import data
+from dcgan_lib import data, datasets
+from dcgan_lib.train import BatchSampler
 
 
 @pytest.fixture
@@ -111,13 +112,13 @@ def test_lsun_lmdb(data_dir, tmp_path, monkeypatch):
 
 
 def test_missing_dataset_names_the_fetch_command(data_dir):
-    with pytest.raises(data.DatasetMissing, match="python -m dcgan_lib data fetch celeba"):
+    with pytest.raises(datasets.DatasetMissing, match="python -m dcgan_lib data fetch celeba"):
         data.prepare("celeba", 64)
 
 
 def test_unknown_dataset_lists_valid_names():
     with pytest.raises(ValueError, match="tiny_imagenet"):
-        data.get_spec("mnist")
+        datasets.get_spec("mnist")
 
 
 def test_checksum_mismatch_stops_and_copies_nothing(data_dir, tmp_path, monkeypatch):
@@ -125,8 +126,8 @@ def test_checksum_mismatch_stops_and_copies_nothing(data_dir, tmp_path, monkeypa
     mirror.mkdir()
     (mirror / "celeba-10k.tar.gz").write_bytes(b"not the real archive")
     monkeypatch.setenv("DCGAN_MIRROR", str(mirror))
-    with pytest.raises(data.ChecksumMismatch, match="expected ba2e6311"):
-        data.fetch("celeba")
+    with pytest.raises(datasets.ChecksumMismatch, match="expected ba2e6311"):
+        datasets.fetch("celeba")
     assert not (data_dir / "archives" / "celeba-10k.tar.gz").exists()
 
 
@@ -138,12 +139,12 @@ def test_subset_spans_the_set():
 
 def test_batch_sampler_position_is_its_state():
     images = np.arange(40, dtype=np.uint8).reshape(40, 1, 1, 1).repeat(3, -1)
-    a = data.BatchSampler(images, 8, seed=3)
+    a = BatchSampler(images, 8, seed=3)
     seen = [a.next() for _ in range(7)]  # crosses an epoch boundary (5 steps per epoch)
-    b = data.BatchSampler(images, 8, seed=3)
+    b = BatchSampler(images, 8, seed=3)
     for _ in range(3):
         b.next()
-    c = data.BatchSampler(images, 8, seed=3)
+    c = BatchSampler(images, 8, seed=3)
     c.load_state_dict(b.state_dict())
     np.testing.assert_array_equal(c.next(), seen[3])
     epoch0 = np.concatenate(seen[:5])[:, 0, 0, 0]
@@ -184,7 +185,8 @@ def test_mirror_svhn_labels_follow_labels_csv(data_dir, tmp_path, monkeypatch):
 
     archive, labels, pixels = make_svhn_mirror(tmp_path / "mirror")
     monkeypatch.setenv("DCGAN_MIRROR", str(archive.parent))
-    monkeypatch.setitem(data.DATASETS, "svhn", replace(data.DATASETS["svhn"], sha256=data.sha256_of(archive)))
+    monkeypatch.setitem(datasets.DATASETS, "svhn",
+                        replace(datasets.DATASETS["svhn"], sha256=datasets.sha256_of(archive)))
     images = data.prepare("svhn", 32, "test", limit=7, progress=False)
     assert images.info["source"] == "mirror" and len(images) == 7
     assert (data_dir / "archives" / "svhn-mirror.tar.gz").read_bytes() == archive.read_bytes()  # copied, verified

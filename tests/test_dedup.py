@@ -431,9 +431,9 @@ def test_robust_benchmark_measures_a_held_out_split_and_records_it(monkeypatch, 
     assert by["shift", ours]["recall"] > by["shift", paper]["recall"]
     members = np.bincount(held.truth)  # an original and all its copies: copies of one image pair up too
     assert by["all", ours]["true_pairs"] == (members * (members - 1) // 2).sum() >= 10 * len(dedup.ROBUST_KINDS)
-    from dcgan_lib import data
+    from dcgan_lib import datasets
 
-    monkeypatch.setattr(data, "describe", lambda name: {"dataset": name})
+    monkeypatch.setattr(datasets, "describe", lambda name: {"dataset": name})
     bench = dedup_bench.run_benchmark(trained_small, cfg, seed=0)
     md, rec = dedup_bench.save_benchmark(bench, cfg, "smoke", 0, 1.0, {}, out_dir=tmp_path, robust=[tuning, held])
     robust = json.loads(rec.read_text())["metrics"]["robust"]

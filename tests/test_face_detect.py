@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dcgan_lib import data
+from dcgan_lib import data, datasets
 from dcgan_lib import face_detect as fd
 
 MIRROR = os.environ.get("DCGAN_MIRROR")
@@ -16,7 +16,7 @@ MIRROR = os.environ.get("DCGAN_MIRROR")
 def lfw_photos():
     if not (MIRROR and (Path(MIRROR) / "lfw-3k.tar.gz").exists()):
         pytest.skip("needs DCGAN_MIRROR with lfw-3k.tar.gz")
-    return [(i, data.decode_image(b)) for i, b in itertools.islice(data.iter_raw("lfw"), 6)]
+    return [(i, data.decode_image(b)) for i, b in itertools.islice(datasets.iter_raw("lfw"), 6)]
 
 
 def test_crop_box_centres_the_box_and_stays_inside():

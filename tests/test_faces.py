@@ -29,9 +29,9 @@ def test_missing_cascade_is_a_clear_error():
 def celeba():
     if not os.environ.get("DCGAN_MIRROR"):
         pytest.skip("needs the offline mirror (DCGAN_MIRROR) for real faces")
-    from dcgan_lib import data
+    from dcgan_lib import data, datasets
 
-    items = list(itertools.islice(data.iter_raw("celeba"), 301))
+    items = list(itertools.islice(datasets.iter_raw("celeba"), 301))
     pick = {"left": 74, "right": 60, "smile": 300, "sunglasses": 92}  # 0-based: 000075.jpg etc.
     return {k: data.decode_image(items[i][1], 64) for k, i in pick.items()}
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan_lib import data
+from dcgan_lib import data, datasets
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def fake_download(monkeypatch, payload: bytes) -> list[str]:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / filename).write_bytes(payload)
         return folder / filename
-    monkeypatch.setattr(data, "_download", download)
+    monkeypatch.setattr(datasets, "_download", download)
     return asked
 
 
@@ -46,13 +46,13 @@ def test_a_download_that_differs_from_the_published_checksum_is_refused(data_dir
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("tiny-imagenet-200/wnids.txt", "n01443537\n")  # a well-formed zip, just not the release
     asked = fake_download(monkeypatch, buf.getvalue())
-    with pytest.raises(data.ChecksumMismatch, match="expected the published"):
-        data.fetch(name, official=True)
+    with pytest.raises(datasets.ChecksumMismatch, match="expected the published"):
+        datasets.fetch(name, official=True)
     assert asked and asked[0].endswith(archive)
-    root = data_dir / "official" / data.get_spec(name).official_dir
+    root = data_dir / "official" / datasets.get_spec(name).official_dir
     assert list(root.iterdir()) == []  # the bad file is deleted and nothing was extracted
-    with pytest.raises(data.DatasetMissing):
-        data.find_source(name, auto_fetch=False)
+    with pytest.raises(datasets.DatasetMissing):
+        datasets.find_source(name, auto_fetch=False)
 
 
 def test_url_fetch_extracts_a_matching_download_and_warns_when_unverified(tmp_path, monkeypatch, capsys):
@@ -62,11 +62,11 @@ def test_url_fetch_extracts_a_matching_download_and_warns_when_unverified(tmp_pa
     payload = buf.getvalue()
     fake_download(monkeypatch, payload)
     url = "http://example.org/pack.zip"
-    data._url_fetch(url, sha256=hashlib.sha256(payload).hexdigest())(tmp_path / "a")
-    data._url_fetch(url, hashlib.md5(payload).hexdigest())(tmp_path / "b")
+    datasets._url_fetch(url, sha256=hashlib.sha256(payload).hexdigest())(tmp_path / "a")
+    datasets._url_fetch(url, hashlib.md5(payload).hexdigest())(tmp_path / "b")
     assert (tmp_path / "a" / "pack" / "a.txt").read_text() == "hello" == (tmp_path / "b" / "pack" / "a.txt").read_text()
     assert "UNVERIFIED" not in capsys.readouterr().out
-    data._url_fetch(url)(tmp_path / "c")
+    datasets._url_fetch(url)(tmp_path / "c")
     assert "pack.zip is UNVERIFIED" in capsys.readouterr().out
     assert (tmp_path / "c" / "pack" / "a.txt").read_text() == "hello"
 
@@ -98,7 +98,7 @@ def test_official_celeba_downloads_through_gdown_into_the_readers_folder(data_di
             f.write(files[id[len("id-"):]])
     monkeypatch.setattr(gdown, "download", download)
 
-    src = data.fetch("celeba", official=True)
+    src = datasets.fetch("celeba", official=True)
     assert src.kind == "official" and sorted(fetched) == sorted(f"id-{f}" for f in files)
     images = data.prepare("celeba", 16, progress=False)
     assert [i.rsplit("/", 1)[1] for i in images.ids] == sorted(photos)
@@ -128,7 +128,7 @@ def test_official_lfw_downloads_through_scikit_learn_into_the_readers_folder(dat
         return path
     monkeypatch.setattr(_lfw, "_fetch_remote", fetch_remote)
 
-    src = data.fetch("lfw", official=True)
+    src = datasets.fetch("lfw", official=True)
     assert src.kind == "official" and "lfw.tgz" in fetched  # the original photos, not the funneled set
     images = data.prepare("lfw", 32, progress=False)
     reader_dir = str(data_dir / "official" / "lfw" / "lfw_home" / "lfw") + "/"  # sklearn's lfw_home layout

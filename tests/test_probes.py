@@ -1,9 +1,9 @@
-"""The L2-SVM protocols of Tables 1-2 and their baselines (Paper §5): draws, splits, C selection, solvers."""
+"""The L2-SVM protocols of Tables 1-2 (Paper §5): draws, splits, C selection, solvers, rows and records."""
 import numpy as np
 import pytest
 import torch
 
-from dcgan_lib import nets, probes, profiles, svm
+from dcgan_lib import probes, profiles, svm
 
 
 @pytest.fixture(autouse=True)
@@ -67,7 +67,7 @@ def test_paper_svhn_split_takes_validation_off_train():
 
 def test_offline_svhn_data_never_shows_test_digits(monkeypatch):
     """Every image encodes its index; pool, validation and test must share none, nor the BN images."""
-    from dcgan_lib import data
+    from dcgan_lib import data, datasets
 
     n = 600
     idx_images = np.zeros((n, 32, 32, 3), np.uint8)
@@ -83,7 +83,7 @@ def test_offline_svhn_data_never_shows_test_digits(monkeypatch):
         return data.ImageSet(unlabelled, None, [str(i) for i in range(50)], info)
 
     monkeypatch.setattr(data, "prepare", prepare)
-    monkeypatch.setattr(data, "find_source", lambda name: type("S", (), {"kind": "mirror"})())
+    monkeypatch.setattr(datasets, "find_source", lambda name: type("S", (), {"kind": "mirror"})())
     settings = probes.settings_for(profiles.get_profile("smoke"))
     pdata = probes.svhn_data(settings, "auto", seed=0)
     assert pdata.protocol == "offline"
@@ -161,39 +161,6 @@ def test_svm_over_draws_reports_every_draw():
     res = probes.svm_over_draws(x[:200], y[:200], x[200:300], y[200:300], x[300:], y[300:], settings, seed=0)
     assert len(res.test_errors) == 5 and res.C in (1e-3, 1e-1)
     assert 0 <= res.mean < 0.75 and res.ci95 == pytest.approx(1.96 * np.std(res.test_errors))
-
-
-# --- baselines ------------------------------------------------------------------------------------
-
-def test_knn_over_draws_beats_chance_on_separable_images():
-    rng = np.random.default_rng(0)
-    y = np.arange(300) % 3
-    imgs = np.clip(y[:, None, None, None] * 100 + rng.normal(0, 20, (300, 8, 8, 3)), 0, 255).astype(np.uint8)
-    res = probes.knn_over_draws(imgs[:150], y[:150], imgs[150:200], y[150:200], imgs[200:], y[200:],
-                                n_labels=30, draws=2)
-    assert res["test_error"] < 0.1 and len(res["k"]) == 2
-
-
-def test_kmeans_encoder_gives_4k_nonnegative_features():
-    rng = np.random.default_rng(0)
-    imgs = rng.integers(0, 256, (40, 16, 16, 3), dtype=np.uint8)
-    enc = probes.fit_kmeans(imgs, probes.KMeansConfig(k=8, n_patches=2000, batch_size=16), seed=0)
-    f = enc.encode(imgs[:5])
-    assert f.shape == (5, 32) and (f >= 0).all() and f.sum() > 0
-    assert enc.whiten.shape == (108, 108)
-
-
-def test_supervised_cnn_and_random_search():
-    cfg = nets.get_config("svhn32", width=1 / 16)
-    model = probes.SupervisedCNN(cfg, classes=10)
-    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
-    rng = np.random.default_rng(0)
-    imgs = rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
-    y = np.arange(40) % 10
-    out = probes.random_search(cfg, (imgs, y), (imgs, y), trials=2, epochs=1, seed=0)
-    assert len(out["trials"]) == 2 and out["val_error"] == min(t["val_error"] for t in out["trials"])
-    hp = probes.sample_hparams(np.random.default_rng(1), epochs=3)
-    assert 1e-4 <= hp.lr <= 1e-2 and hp.batch_size in (32, 64, 128)
 
 
 # --- tables ---------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import torch
 
-from dcgan_lib import bench, profiles, results
+from dcgan_lib import bench, bench_report, profiles, results
+from dcgan_lib.bench_probe import ProbeBenchConfig, bench_probe
 
 
 def register(sub) -> None:
@@ -53,7 +54,7 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def configs(args) -> tuple[str, bench.BenchConfig, bench.ProbeBenchConfig]:
+def configs(args) -> tuple[str, bench.BenchConfig, ProbeBenchConfig]:
     """The profile name and both benchmark configs a command line asks for."""
     profile = "smoke" if args.tiny else profiles.resolve_name(args.profile)
     prof = profiles.get_profile(profile)
@@ -84,9 +85,9 @@ def configs(args) -> tuple[str, bench.BenchConfig, bench.ProbeBenchConfig]:
     from dcgan_lib.probes import settings_for  # sklearn: imported only when the command runs
 
     settings = settings_for(prof)
-    probe = bench.ProbeBenchConfig(width=cfg.width, train_images=None if settings.full_extraction else prof.probe_train,
-                                   test_images=None if settings.full_extraction else prof.probe_test,
-                                   svm_train=settings.cifar_train, seed=prof.seed)
+    probe = ProbeBenchConfig(width=cfg.width, train_images=None if settings.full_extraction else prof.probe_train,
+                             test_images=None if settings.full_extraction else prof.probe_test,
+                             svm_train=settings.cifar_train, seed=prof.seed)
     return profile, cfg, probe
 
 
@@ -126,7 +127,7 @@ def run(args) -> int:
             print(f"  not measured: {m['targets']['not_measured']}")
         print(f"record: {path}")
     if not args.no_probe:
-        path = bench.bench_probe(probe, profile, device, out)
+        path = bench_probe(probe, profile, device, out)
         m = results.read_record(path)["metrics"]
         print(f"probe: features of {m['images_featurised']:,} images in {m['features_s']} s, SVM fit on "
               f"{m['svm_train_images']:,} in {m['svm_fit_s']} s; total {m['features_plus_svm_s']} s "
@@ -134,17 +135,17 @@ def run(args) -> int:
         if m["reference_svm_fit_s"] is not None:
             print(f"  the same SVM fit with sklearn's LinearSVC: {m['reference_svm_fit_s']} s")
         print(f"record: {path}")
-    print(f"table: {bench.write_table(out)}")
+    print(f"table: {bench_report.write_table(out)}")
     return 0
 
 
-def gpu_check(args, profile: str, cfg: bench.BenchConfig, probe: bench.ProbeBenchConfig,
+def gpu_check(args, profile: str, cfg: bench.BenchConfig, probe: ProbeBenchConfig,
               device: torch.device, out: Path) -> int:
     """`bench gpu-check`: one record, bench_gpu_check_<device>.json."""
     if device.type != "cuda" and not args.tiny:
         raise ValueError("bench gpu-check needs a CUDA GPU (none here); `bench gpu-check --tiny` runs its "
                          "seconds-long CPU mode, as CI does")
-    path = bench.gpu_check(cfg, None if args.no_probe else probe, profile, device, out)
+    path = bench_report.gpu_check(cfg, None if args.no_probe else probe, profile, device, out)
     m = results.read_record(path)["metrics"]
     print(f"GPU check on {m['gpu']}: ours fp32 {m['ours_fp32_images_per_s']:,.1f} img/s ({m['ratio_fp32']:.2f}x), "
           f"bf16 {m['ours_bf16_images_per_s']} img/s ({m['ratio_bf16']}x), reference "

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from dcgan_lib import data, fid, profiles, results
+from dcgan_lib import datasets, fid, profiles, results
 from dcgan_lib.cli import CommandError
 
 
@@ -80,7 +80,7 @@ def run(args) -> int:
 def _real(dataset: str, split: str, size: int, n: int | None, args, device) -> fid.Stats:
     try:
         return fid.real_stats(dataset, split, size, n, args.batch, device, not args.no_progress)
-    except data.DatasetMissing as err:
+    except datasets.DatasetMissing as err:
         raise CommandError(str(err)) from err
 
 
@@ -140,7 +140,7 @@ def run_model(args) -> int:
     with results.stopwatch() as wall:
         g, model = _generator(args, profile, device)
         ref_dataset = args.ref_dataset or model["dataset"] or args.dataset
-        ref_split = args.ref_split or ("test" if "test" in data.get_spec(ref_dataset).splits else "train")
+        ref_split = args.ref_split or ("test" if "test" in datasets.get_spec(ref_dataset).splits else "train")
         real = _real(ref_dataset, ref_split, g.cfg.image_size, args.ref_n, args, device)
         metrics = fid.evaluate_generator(g, real, args.n, args.seed, args.batch, device, not args.no_progress,
                                          args.kid_subsets, args.kid_subset_size)
@@ -213,7 +213,7 @@ def run_samples(args) -> int:
         f"fid_samples_{path.stem}", name=f"FID of saved samples {path.name} vs {args.ref_dataset} {args.ref_split}",
         profile=profile, metrics=metrics, data={"reference": real.info, "notes": notes}, seed=args.seed,
         wall_s=wall(), device=device, out_dir=args.out,
-        samples={"file": str(path), "sha256": data.sha256_of(path), "n": len(images), "made_by": made_by},
+        samples={"file": str(path), "sha256": datasets.sha256_of(path), "n": len(images), "made_by": made_by},
         **fid.network_info())
     _print(out, metrics)
     return 0

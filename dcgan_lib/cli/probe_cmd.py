@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dcgan_lib import authors, features, nets, probe_full, probes, profiles
+from dcgan_lib import authors, features, nets, probe_full, probes, profiles, svm
 from dcgan_lib.cli import CommandError
 from dcgan_lib.results import stopwatch
 
@@ -39,7 +39,7 @@ def register(sub) -> None:
                         "auto picks by the data on disk")
     p.add_argument("--profile", default="auto", choices=list(profiles.NAMES))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--solver", default="auto", choices=("auto", *probes.SOLVERS),
+    p.add_argument("--solver", default="auto", choices=("auto", *svm.SOLVERS),
                    help="auto: sklearn LinearSVC for small problems, the torch solver for large ones")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     p.add_argument("--no-baselines", action="store_true", help="only the DCGAN row")
