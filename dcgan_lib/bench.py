@@ -33,11 +33,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from dcgan_lib import data, datasets, fid, flops, nets, results
+from dcgan_lib import data, datasets, fid, flops, nets, profiles, results
 from dcgan_lib.plots import to_uint8
 from dcgan_lib.train import TrainConfig, Trainer, fast_cpu_bf16
 
-STAND_INS = {"lsun64": "bedrooms", "imagenet32": "tiny_imagenet"}  # mirror stand-ins for LSUN / ImageNet
+PAPER_DATA = {"lsun64": "lsun_bedroom", "imagenet32": "imagenet"}  # each timed variant's data; files: its stand-in
 LSUN_IMAGES = 3_033_043  # Paper §4.1
 # Dense bf16 tensor-core peaks (FLOP/s) from the vendors' data sheets; matched in this order.
 BF16_PEAKS = (("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989e12), ("H200", 989e12),
@@ -517,7 +517,7 @@ def _limits(cfg: BenchConfig, loops: list, device: torch.device, median: dict[st
 
 def training_metrics(cfg: BenchConfig, device: torch.device, progress: bool) -> tuple[dict, dict]:
     """Time every loop; returns the metrics and the record's context."""
-    dataset = cfg.dataset or STAND_INS.get(cfg.variant, "bedrooms")
+    dataset = cfg.dataset or profiles.STAND_INS[PAPER_DATA[cfg.variant]]  # a few thousand files: the mirror has them
     size = nets.get_config(cfg.variant).image_size
     load_before = load_average()
     with results.stopwatch() as wall, tempfile.TemporaryDirectory(prefix="dcgan_bench_") as tmp:

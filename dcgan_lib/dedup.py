@@ -30,7 +30,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from dcgan_lib import results
+from dcgan_lib import profiles, results
 
 FORMAT = "dcgan_lib.dedup/1"  # the groups-file format written by `python -m dcgan_lib dedup`
 KINDS = ("exact", "jpeg", "brightness", "resize", "crop", "combo")  # planted changes
@@ -75,24 +75,9 @@ class DedupConfig:
     threads: int = 1  # torch threads: the 2-core machines this runs on are shared, and 2 threads contend
 
 
-PRESETS: dict[str, DedupConfig] = {
-    "smoke": DedupConfig(epochs=2, train_sets=("cifar10",), train_limit=512, train_pool=512,
-                         bench_sets=(("cifar10", "test", 1, 300),), bench_copies=60,
-                         holdout_sets=(("cifar10", "test", 1, 300, 300),),
-                         scan_sets=("bedrooms",), scan_limit=512),
-    "cpu": DedupConfig(),
-    "paper": DedupConfig(epochs=20, train_limit=None, threads=8,
-                         bench_sets=(("cifar10", "test", 1, 10_000), ("tiny_imagenet", "train", 7, 10_000)),
-                         bench_copies=2000,
-                         holdout_sets=(("tiny_imagenet", "train", 7, 10_000, 3),)),  # all CIFAR-10 test is benched
-}
-
-
-def config_for(profile: str) -> DedupConfig:
-    """The de-duplication settings of a profile name (smoke, cpu or paper). Paper §4.1."""
-    if profile not in PRESETS:
-        raise ValueError(f"no dedup preset for profile {profile!r}; valid: {', '.join(PRESETS)}")
-    return PRESETS[profile]
+def config_for(profile: str | profiles.Profile) -> DedupConfig:
+    """The de-duplication settings of a profile (profiles.PROFILES holds the values). Paper §4.1."""
+    return DedupConfig(**profiles.get_profile(profile).dedup)
 
 
 # ---------------------------------------------------------------- the autoencoder and its hash

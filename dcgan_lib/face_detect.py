@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from dcgan_lib import data, datasets, results
+from dcgan_lib import data, datasets, profiles, results
 
 
 @dataclass(frozen=True)
@@ -168,10 +168,12 @@ def write_folder(result: FaceScan, folder: str | Path) -> Path:
     return folder
 
 
-def default_folder(name: str, profile: str | None = None) -> Path:
-    """Where the crops of a dataset's photos go: data/faces/<name>/ (runs/smoke/faces/<name>/ for smoke)."""
+def default_folder(name: str, profile=None) -> Path:
+    """Where the crops of a dataset's photos go: data/faces/<name>/ (<scratch>/faces/<name>/ for a scratch
+    profile such as smoke)."""
     safe = name.replace("folder:", "folder-").replace("/", "_").replace(":", "_").strip("_")
-    root = results.ROOT / "runs" / "smoke" if profile == "smoke" else datasets.data_root()
+    scratch = profiles.get_profile(profile).scratch if profile is not None else None
+    root = results.ROOT / scratch if scratch else datasets.data_root()
     return root / "faces" / safe
 
 

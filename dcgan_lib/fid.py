@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from dcgan_lib import data, datasets
+from dcgan_lib import data, datasets, profiles
 
 DIM = 2048  # pool3 features
 SIZE = 299  # Inception's input size
@@ -69,14 +69,9 @@ class Budget:
     points: int | None  # snapshots evaluated along training, evenly spaced, the last always (None: all)
 
 
-BUDGETS = {"smoke": Budget(8, 8, 8, 2), "cpu": Budget(500, 200, 1000, 5), "paper": Budget(10_000, 2000, 10_000, None)}
-
-
-def budget(profile: str) -> Budget:
-    """The quality Budget of a profile name (smoke, cpu, paper or auto)."""
-    from dcgan_lib import profiles
-
-    return BUDGETS[profiles.resolve_name(profile)]
+def budget(profile) -> Budget:
+    """The quality Budget of a profile or its name (smoke, cpu, paper or auto; profiles.PROFILES holds the values)."""
+    return Budget(**profiles.get_profile(profile).quality)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from dcgan_lib import authors, data, datasets, features, nets, results
 from dcgan_lib.baselines import KMeansConfig, cnn_error, fit_kmeans, knn_over_draws, random_search
 from dcgan_lib.features import FeatureConfig, FeatureSet, extract, extract_parts, memory_mb, prepare_bn
-from dcgan_lib.profiles import Profile
+from dcgan_lib.profiles import Profile, get_profile
 from dcgan_lib.results import stopwatch
 from dcgan_lib.svm import resolve_solver, select_c, standardize, svm_accuracy
 
@@ -48,23 +48,14 @@ class ProbeSettings:
     full_size_limit: int | None = None  # shrink that run's train set (smoke only)
     full_size_c_grid: tuple[float, ...] = (1e-5, 3e-5, 1e-4, 3e-4)  # warm-started path over C
     full_size_max_evals: int = 40  # L-BFGS evaluations per C (each reads every feature; the refit gets twice)
+    authors_floor: float | None = None  # accuracy the authors' D must beat (None: the random D's; smoke: chance)
+    full_size_minutes: float | None = 30  # budget of the paper-size Table 1 on 2 CPU cores (None: unchecked)
 
 
-def settings_for(profile: Profile) -> ProbeSettings:
-    """The probe sizes of a profile: smoke (seconds), cpu (minutes on 2 cores) or paper (Paper §5)."""
-    grid = (3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
-    if profile.name == "smoke":
-        return ProbeSettings(cifar_train=profile.probe_train, cifar_test=profile.probe_test, cifar_val=50,
-                             c_grid=(1e-3, 1e-2, 1e-1), n_labels=100, n_draws=3, n_select_draws=2,
-                             svhn_sizes=(300, 100, 200), kmeans_k=16, kmeans_patches=5_000, cnn_trials=2,
-                             cnn_epochs=2, knn_draws=2, full_extraction=False, full_size=True,
-                             full_size_limit=600, full_size_c_grid=(1e-3, 1e-2), full_size_max_evals=15)
-    if profile.name == "cpu":
-        return ProbeSettings(cifar_train=profile.probe_train, cifar_test=profile.probe_test, cifar_val=2000,
-                             c_grid=grid, n_draws=20, n_select_draws=3, kmeans_k=400, kmeans_patches=100_000,
-                             cnn_trials=8, cnn_epochs=30, knn_draws=5)
-    return ProbeSettings(cifar_train=profile.probe_train, cifar_test=profile.probe_test, cifar_val=10_000,
-                         c_grid=grid, solver_check=False, full_size=True)  # liblinear on 50,000 x 28,672: hours
+def settings_for(profile: Profile | str) -> ProbeSettings:
+    """The probe sizes of a profile (profiles.PROFILES holds the values): smoke (seconds), cpu (minutes on
+    2 cores) or paper (Paper §5)."""
+    return ProbeSettings(**get_profile(profile).probe)
 
 
 # --- label draws and the SVHN splits -------------------------------------------------------------
@@ -459,11 +450,6 @@ def cnn_row_svhn(cfg: nets.NetConfig, pdata: ProbeData, settings: ProbeSettings,
             "trials": search["trials"], "protocol": pdata.protocol,
             "note": f"{pdata.protocol} protocol, {settings.cnn_trials} random-search trials of "
                     f"{settings.cnn_epochs} epochs on {settings.n_labels} labels; test error {100 * test_error:.2f}%"}
-
-
-def table1_d_dataset(profile: str) -> str:
-    """The data Table 1's D is trained on: ImageNet in the paper profile, the mirror's Tiny-ImageNet otherwise."""
-    return "imagenet" if profile == "paper" else "tiny_imagenet"
 
 
 def _widths(cfg: nets.NetConfig) -> str:

@@ -1,45 +1,119 @@
-"""Run presets: `smoke` (CI), `cpu` (a laptop, about an hour for the course), `paper` (GPUs).
+"""Run presets: every knob of a run in one place (the nanoGPT pattern: one preset holds a whole run).
 
-`auto` resolves to `paper` when a CUDA device is present, else `cpu`. Every notebook takes its
-profile from a papermill parameter whose default is the DCGAN_PROFILE environment variable.
+`smoke` (CI: seconds), `cpu` (a laptop: the course in about an hour on 2 cores), `paper` (GPUs: the
+paper's nets, data and epochs). `auto` resolves to `paper` when a CUDA device is present, else `cpu`.
+Every notebook takes its profile from a papermill parameter whose default is DCGAN_PROFILE, resolves
+it once (`prof = profiles.get_profile(profile)`) and reads its knobs from `prof`; no module or notebook
+branches on a profile's name.
+
+The typed settings of a concern keep their home beside the code that uses them (probes.ProbeSettings,
+dedup.DedupConfig, fid.Budget); a profile holds their values, and `probes.settings_for`,
+`dedup.config_for` and `fid.budget` build them from it.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
+
+# The offline mirror's substitute for each of the paper's datasets that it cannot hold (its LSUN is
+# 3,033,043 bedrooms, its ImageNet-1k 1.2M images): used wherever a profile has paper_data=False.
+STAND_INS = {"lsun_bedroom": "bedrooms", "imagenet": "tiny_imagenet"}
 
 
 @dataclass(frozen=True)
 class Profile:
-    """Budgets of one preset. `None` means "no limit" (the paper's full setting)."""
+    """Every knob of one preset. `None` means "no limit" (the paper's full setting)."""
 
     name: str
+    # -- data
+    paper_data: bool  # the paper's datasets (LSUN, ImageNet-1k) or the mirror's STAND_INS
+    max_images: int | None  # images taken from a dataset (None: all of it)
+    # -- nets and training
     width: float  # multiplier on every hidden width of G and D (1.0 = the paper's nets)
     batch_size: int  # Paper §4: 128
-    max_images: int | None  # images taken from a dataset (None: all of it)
     max_steps: int | None  # hard cap on training steps (smoke keeps runs to seconds)
-    probe_train: int | None  # labelled images used to fit the L2-SVM probes
-    probe_test: int | None  # images used to measure them
+    epochs: dict[tuple[str, str], int]  # passes over the data per (dataset, variant)
+    default_epochs: int  # for any other (dataset, variant)
     checkpoint_every: int  # steps between checkpoints
     log_every: int  # steps between loss logs
+    calibration: tuple[int, int]  # z batches x batch size that re-estimate G's BatchNorm statistics
+    # -- measurements (the typed settings live beside their code; see the module docstring)
+    quality: dict[str, Any]  # fid.Budget: FID/KID sample sizes
+    probe: dict[str, Any]  # probes.ProbeSettings: Tables 1 and 2
+    dedup: dict[str, Any]  # dedup.DedupConfig: the semantic hash and its benchmark (Paper §4.1)
+    # -- notebook sample sizes
+    memorisation: tuple[int, int]  # notebook 03: G samples and real references of the memorisation curve
+    face_photos: int | None  # notebook 04: LFW photos the face detector scans (None: all)
+    cascade_samples: int | None  # notebooks 11-12: samples the smile/glasses/pose cascades score (None: all)
+    cascade_side: int  # px the cascades see each sample at (smaller: faster, coarser)
+    # -- where outputs go
+    scratch: str | None = None  # a folder under the project for everything this profile writes (None: figures/
+    #                             and the data root: real results)
     seed: int = 0
 
+    def dataset(self, paper_name: str) -> str:
+        """The dataset this profile trains on where the paper used `paper_name` (a stand-in without paper_data)."""
+        return paper_name if self.paper_data else STAND_INS.get(paper_name, paper_name)
+
+    def epochs_of(self, dataset: str, variant: str) -> int:
+        """Passes over `dataset` when training `variant` at this profile."""
+        return self.epochs.get((dataset, variant), self.default_epochs)
+
+
+_GRID = (3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)  # C values tried on the validation split
 
 PROFILES: dict[str, Profile] = {
-    "smoke": Profile("smoke", width=1 / 16, batch_size=16, max_images=128, max_steps=4,
-                     probe_train=200, probe_test=100, checkpoint_every=2, log_every=1),
-    "cpu": Profile("cpu", width=1 / 4, batch_size=64, max_images=None, max_steps=None,
-                   probe_train=10_000, probe_test=2_000, checkpoint_every=100, log_every=10),
-    "paper": Profile("paper", width=1.0, batch_size=128, max_images=None, max_steps=None,
-                     probe_train=None, probe_test=None, checkpoint_every=1000, log_every=50),
+    "smoke": Profile(
+        "smoke", paper_data=False, max_images=128, width=1 / 16, batch_size=16, max_steps=4, epochs={},
+        default_epochs=1, checkpoint_every=2, log_every=1, calibration=(10, 16),
+        quality=dict(samples=8, curve_samples=8, real=8, points=2),
+        probe=dict(cifar_train=200, cifar_test=100, cifar_val=50, c_grid=(1e-3, 1e-2, 1e-1), n_labels=100,
+                   n_draws=3, n_select_draws=2, svhn_sizes=(300, 100, 200), kmeans_k=16, kmeans_patches=5_000,
+                   cnn_trials=2, cnn_epochs=2, knn_draws=2, full_extraction=False, full_size=True,
+                   full_size_limit=600, full_size_c_grid=(1e-3, 1e-2), full_size_max_evals=15,
+                   authors_floor=0.2, full_size_minutes=None),
+        dedup=dict(epochs=2, train_sets=("cifar10",), train_limit=512, train_pool=512,
+                   bench_sets=(("cifar10", "test", 1, 300),), bench_copies=60,
+                   holdout_sets=(("cifar10", "test", 1, 300, 300),), scan_sets=("bedrooms",), scan_limit=512),
+        memorisation=(64, 64), face_photos=60, cascade_samples=32, cascade_side=128, scratch="runs/smoke"),
+    "cpu": Profile(
+        "cpu", paper_data=False, max_images=None, width=1 / 4, batch_size=64, max_steps=None,
+        # the paper: 5 epochs of LSUN (Figs. 2-3), 25 of faces (authors' code); fewer here for the hour
+        epochs={("bedrooms", "lsun64"): 25, ("lsun_bedroom", "lsun64"): 1, ("celeba", "faces64"): 5,
+                ("tiny_imagenet", "imagenet32"): 2, ("imagenet", "imagenet32"): 1,
+                ("svhn", "svhn32"): 200,  # authors: 200 epochs; ~90 s on the 1,083 mirror digits
+                ("cifar10", "imagenet32"): 1},
+        default_epochs=5, checkpoint_every=100, log_every=10, calibration=(50, 128),
+        quality=dict(samples=500, curve_samples=200, real=1000, points=5),
+        probe=dict(cifar_train=10_000, cifar_test=2_000, cifar_val=2000, c_grid=_GRID, n_draws=20, n_select_draws=3,
+                   kmeans_k=400, kmeans_patches=100_000, cnn_trials=8, cnn_epochs=30, knn_draws=5),
+        dedup=dict(),
+        memorisation=(1000, 1000), face_photos=None, cascade_samples=None, cascade_side=256),
+    "paper": Profile(
+        "paper", paper_data=True, max_images=None, width=1.0, batch_size=128, max_steps=None,
+        epochs={("bedrooms", "lsun64"): 25, ("lsun_bedroom", "lsun64"): 5, ("celeba", "faces64"): 25,
+                ("tiny_imagenet", "imagenet32"): 25, ("imagenet", "imagenet32"): 5, ("svhn", "svhn32"): 200,
+                ("cifar10", "imagenet32"): 25},
+        default_epochs=25, checkpoint_every=1000, log_every=50, calibration=(50, 128),
+        quality=dict(samples=10_000, curve_samples=2000, real=10_000, points=None),
+        probe=dict(cifar_train=None, cifar_test=None, cifar_val=10_000, c_grid=_GRID,
+                   solver_check=False, full_size=True),  # liblinear on 50,000 x 28,672: hours
+        dedup=dict(epochs=20, train_limit=None, threads=8,
+                   bench_sets=(("cifar10", "test", 1, 10_000), ("tiny_imagenet", "train", 7, 10_000)),
+                   bench_copies=2000,
+                   holdout_sets=(("tiny_imagenet", "train", 7, 10_000, 3),)),  # all CIFAR-10 test is benched
+        memorisation=(1000, 1000), face_photos=None, cascade_samples=None, cascade_side=256),
 }
 NAMES = (*PROFILES, "auto")
 
 
-def resolve_name(name: str | None = None) -> str:
+def resolve_name(name: str | Profile | None = None) -> str:
     """Turn `auto` (or None: DCGAN_PROFILE, default auto) into a concrete profile name."""
+    if isinstance(name, Profile):
+        return name.name
     name = name or os.environ.get("DCGAN_PROFILE", "auto")
     if name == "auto":
         return "paper" if torch.cuda.is_available() else "cpu"
@@ -48,9 +122,9 @@ def resolve_name(name: str | None = None) -> str:
     return name
 
 
-def get_profile(name: str | None = None) -> Profile:
-    """The Profile for a name (smoke, cpu, paper or auto)."""
-    return PROFILES[resolve_name(name)]
+def get_profile(name: str | Profile | None = None) -> Profile:
+    """The Profile for a name (smoke, cpu, paper or auto); a Profile is returned as it is."""
+    return name if isinstance(name, Profile) else PROFILES[resolve_name(name)]
 
 
 def get_device(name: str = "auto") -> torch.device:
@@ -58,3 +132,4 @@ def get_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+

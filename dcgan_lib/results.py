@@ -17,12 +17,15 @@ from typing import Any
 
 import torch
 
+from dcgan_lib import profiles
+
 ROOT = Path(os.environ.get("DCGAN_ROOT", Path(__file__).resolve().parents[1]))
 
 
-def figures_dir(profile: str) -> Path:
-    """Where a profile's figures go: figures/ for real runs, runs/smoke/figures for smoke."""
-    path = ROOT / "runs" / "smoke" / "figures" if profile == "smoke" else ROOT / "figures"
+def figures_dir(profile) -> Path:
+    """Where a profile's figures go: figures/ for real runs, <scratch>/figures for a scratch profile (smoke)."""
+    scratch = profiles.get_profile(profile).scratch
+    path = ROOT / scratch / "figures" if scratch else ROOT / "figures"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

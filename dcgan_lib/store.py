@@ -16,19 +16,6 @@ import torch
 from dcgan_lib import data, fid, nets, profiles, results
 from dcgan_lib.train import TrainConfig, Trainer, load_nets
 
-# Passes over the data per (dataset, variant) and profile. The paper: 5 epochs of LSUN
-# (Figs. 2-3), 25 of faces (authors' code); smaller in cpu so the course fits in about an hour.
-EPOCHS = {
-    ("bedrooms", "lsun64"): {"cpu": 25, "paper": 25},
-    ("lsun_bedroom", "lsun64"): {"cpu": 1, "paper": 5},
-    ("celeba", "faces64"): {"cpu": 5, "paper": 25},
-    ("tiny_imagenet", "imagenet32"): {"cpu": 2, "paper": 25},
-    ("imagenet", "imagenet32"): {"cpu": 1, "paper": 5},
-    ("svhn", "svhn32"): {"cpu": 200, "paper": 200},  # authors: 200 epochs; ~90 s on the 1,083 mirror digits
-    ("cifar10", "imagenet32"): {"cpu": 1, "paper": 25},
-}
-DEFAULT_EPOCHS = {"cpu": 5, "paper": 25}
-
 
 def model_dir(dataset: str, variant: str, profile: str) -> Path:
     """runs/models/<dataset>_<variant>_<profile>."""
@@ -58,7 +45,7 @@ def plan(dataset: str, variant: str, profile: str, n_images: int, steps: int | N
     prof = profiles.get_profile(profile)
     batch = min(prof.batch_size, n_images)
     if steps is None:
-        epochs = epochs or EPOCHS.get((dataset, variant), DEFAULT_EPOCHS).get(prof.name, 1)
+        epochs = epochs or prof.epochs_of(dataset, variant)
         steps = max(1, epochs * (n_images // batch))
         if prof.max_steps is not None:
             steps = min(steps, prof.max_steps)
@@ -118,8 +105,8 @@ def get_model(dataset: str, variant: str, profile: str | None = None, calibrate:
 
 def calibrated(g: nets.Generator, profile: str) -> nets.Generator:
     """G in eval mode with BatchNorm statistics over the profile's number of z batches (as get_model serves it)."""
-    smoke = profiles.resolve_name(profile) == "smoke"
-    return nets.calibrate_batchnorm(g, batches=10 if smoke else 50, batch_size=16 if smoke else 128)
+    batches, batch_size = profiles.get_profile(profile).calibration
+    return nets.calibrate_batchnorm(g, batches=batches, batch_size=batch_size)
 
 
 def reference_stats(images: data.ImageSet, profile: str, device: torch.device | str = "cpu",
@@ -174,4 +161,4 @@ def load_snapshot(dataset: str, variant: str, profile: str, epoch: int,
         have = sorted(p.name for p in (folder / "snapshots").glob("G_epoch*.pt"))
         raise FileNotFoundError(f"no snapshot after epoch {epoch} in {folder}; have: {have or 'none'}")
     g.load_state_dict(torch.load(path, map_location=device, weights_only=False)["G"])
-    return nets.calibrate_batchnorm(g, batches=10 if profiles.resolve_name(profile) == "smoke" else 50)
+    return calibrated(g, profile)

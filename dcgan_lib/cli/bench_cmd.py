@@ -19,7 +19,7 @@ def register(sub) -> None:
     p.add_argument("mode", nargs="?", default="run", choices=("run", "gpu-check"),
                    help="gpu-check: lsun64 at batch 128 (fp32, bf16, reference), bf16 quality, peak fraction, "
                         "probe timing, in one record")
-    p.add_argument("--variant", default="lsun64", choices=sorted(bench.STAND_INS))
+    p.add_argument("--variant", default="lsun64", choices=sorted(bench.PAPER_DATA))
     p.add_argument("--batch", type=int, default=128, help="batch size (Paper §4: 128)")
     p.add_argument("--seconds", type=float, default=None,
                    help="timed seconds per loop, split over --windows (default 20; gpu-check 10)")
@@ -85,8 +85,8 @@ def configs(args) -> tuple[str, bench.BenchConfig, ProbeBenchConfig]:
     from dcgan_lib.probes import settings_for  # sklearn: imported only when the command runs
 
     settings = settings_for(prof)
-    probe = ProbeBenchConfig(width=cfg.width, train_images=None if settings.full_extraction else prof.probe_train,
-                             test_images=None if settings.full_extraction else prof.probe_test,
+    probe = ProbeBenchConfig(width=cfg.width, train_images=None if settings.full_extraction else settings.cifar_train,
+                             test_images=None if settings.full_extraction else settings.cifar_test,
                              svm_train=settings.cifar_train, seed=prof.seed)
     return profile, cfg, probe
 

@@ -119,7 +119,7 @@ def run(args) -> int:
         raise CommandError(str(err)) from err
     dataset, variant = DEFAULT_MODELS[args.task]
     if args.task == "cifar10":
-        dataset = probes.table1_d_dataset(profile.name)
+        dataset = profile.dataset("imagenet")  # Table 1's D: ImageNet, or its stand-in
     try:
         d, d_info = _load(args.checkpoint, dataset, variant, profile.name, device)
     except (ValueError, FileNotFoundError) as err:
