@@ -16,7 +16,7 @@ import copy
 import resource
 import sys
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -217,30 +217,3 @@ def extract_parts(d: Discriminator, parts: dict, cfg: FeatureConfig | None = Non
     return {name: extract(net, images, cfg, device=device, desc=f"features: {name}", bn_ready=True)
             for name, images in parts.items()}
 
-
-def config_from_dict(raw: dict) -> NetConfig:
-    """Rebuild a NetConfig saved with dataclasses.asdict (lists back to tuples)."""
-    names = {f.name for f in fields(NetConfig)}
-    unknown = set(raw) - names
-    if unknown:
-        raise ValueError(f"checkpoint config has unknown fields {sorted(unknown)}")
-    kwargs = dict(raw)
-    for key in ("g_layers", "d_layers"):
-        kwargs[key] = tuple(tuple(layer) for layer in kwargs[key])
-    return NetConfig(**kwargs)
-
-
-def load_discriminator(path: str | Path, device: torch.device | str = "cpu") -> Discriminator:
-    """Load D from a checkpoint dict with keys "config" (NetConfig as a dict), "G" and "D" (Paper §5)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}; train one with `python -m dcgan_lib train` "
-                                "or let the model store make it (store.get_model)")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(ckpt, dict) or not {"config", "D"} <= set(ckpt):
-        keys = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise ValueError(f"{path} is not a dcgan_lib checkpoint: expected keys 'config', 'G', 'D', "
-                         f"got {keys}")
-    d = Discriminator(config_from_dict(ckpt["config"]))
-    d.load_state_dict(ckpt["D"])
-    return d.to(device).eval()

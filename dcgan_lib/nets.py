@@ -6,7 +6,7 @@ variants are the paper's LSUN model (Fig. 1) and the models of the authors' rele
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import torch
 from torch import nn
@@ -27,6 +27,16 @@ class NetConfig:
     z_dist: str = "uniform"  # "uniform" U(-1, 1) or "normal" N(0, 1)
     project_bn: str = "channel"  # BatchNorm of z's projection: per channel after the reshape, or per "unit" before
     bn_eps: float = 1e-5  # BatchNorm epsilon (PyTorch's default; the authors' Theano code used 1e-8)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> NetConfig:
+        """The config saved in a checkpoint (dataclasses.asdict): layer lists back to tuples, so it compares
+        equal to the variant's; fields added since take their defaults, unknown fields are refused."""
+        unknown = set(raw) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"checkpoint config has unknown fields {sorted(unknown)}")
+        layers = {k: tuple(tuple(layer) for layer in raw[k]) for k in ("g_layers", "d_layers")}
+        return cls(**{**raw, **layers})
 
     def sample_z(self, n: int, generator: torch.Generator | None = None, device="cpu") -> torch.Tensor:
         """Draw n latent vectors from this model's prior (Paper §4: uniform; authors' SVHN: Gaussian)."""

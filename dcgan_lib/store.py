@@ -1,8 +1,9 @@
 """The model store: later notebooks ask for a model by (dataset, variant, profile) and get it.
 
 A missing model is trained at that profile's size, so every notebook also runs alone. Models
-live in runs/models/<dataset>_<variant>_<profile>/ (checkpoint.pt, log.csv, samples, run.json).
-run.json carries the final G's FID and KID against its training images (fid.budget's sample sizes).
+live in run folders runs/models/<dataset>_<variant>_<profile>/ (runs.model_dir; the files in them
+are runs'). The run record carries the final G's FID and KID against its training images
+(fid.budget's sample sizes).
 """
 from __future__ import annotations
 
@@ -13,14 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dcgan_lib import data, fid, nets, profiles, results
-from dcgan_lib.train import TrainConfig, Trainer, load_nets
-
-
-def model_dir(dataset: str, variant: str, profile: str) -> Path:
-    """runs/models/<dataset>_<variant>_<profile>."""
-    safe = dataset.replace("folder:", "folder-").replace("/", "_").replace(":", "_")
-    return results.ROOT / "runs" / "models" / f"{safe}_{variant}_{profiles.resolve_name(profile)}"
+from dcgan_lib import data, fid, nets, profiles, runs
+from dcgan_lib.plots import to_uint8
+from dcgan_lib.train import TrainConfig, Trainer
 
 
 def load_training_images(dataset: str, variant: str, profile: str, dedup: str | Path | None = None,
@@ -62,7 +58,7 @@ def train_model(dataset: str, variant: str, profile: str, out: str | Path | None
     """Train (or resume) a model and write its run record (with the final FID and KID unless `quality`
     is False); returns the checkpoint path."""
     profile = profiles.resolve_name(profile)
-    out = Path(out) if out is not None else model_dir(dataset, variant, profile)
+    out = Path(out) if out is not None else runs.model_dir(dataset, variant, profile)
     images = load_training_images(dataset, variant, profile, dedup)
     cfg = plan(dataset, variant, profile, len(images), steps, epochs, **overrides)
     trainer = Trainer(cfg, images.images, out, progress=progress)
@@ -70,13 +66,13 @@ def train_model(dataset: str, variant: str, profile: str, out: str | Path | None
     if trainer.rank == 0:
         n_seen = trainer.step * cfg.batch_size * trainer.world
         scores = final_quality(out, images, profile, trainer.device, progress) if quality else {}
-        results.write_record(
-            "run", name=f"train {dataset} {variant}", profile=profile, out_dir=out,
+        runs.write_record(
+            out, name=f"train {dataset} {variant}", profile=profile,
             metrics={**summary, "images": len(images), "epochs_done": n_seen / len(images),
                      "images_per_s": n_seen / max(trainer.wall_s, 1e-9), **scores},
             data={k: images.info.get(k) for k in ("dataset", "split", "source", "path", "sha256", "bad", "n")},
             seed=cfg.seed, wall_s=trainer.wall_s, device=trainer.device, train_config=cfg.__dict__)
-    return trainer.checkpoint_path
+    return trainer.run.checkpoint
 
 
 def get_model(dataset: str, variant: str, profile: str | None = None, calibrate: bool = True,
@@ -87,19 +83,19 @@ def get_model(dataset: str, variant: str, profile: str | None = None, calibrate:
     so G(z) is deterministic for a fixed z and independent of the rest of the batch.
     """
     profile = profiles.resolve_name(profile)
-    path = model_dir(dataset, variant, profile) / "checkpoint.pt"
-    done = path.exists() and _finished(path)
-    if not done:
+    folder = runs.model_dir(dataset, variant, profile)
+    path = runs.RunFolder(folder).checkpoint
+    if not runs.finished(folder):
         if not train_if_missing:
             raise FileNotFoundError(f"no trained model at {path}; run `python -m dcgan_lib train "
                                     f"--dataset {dataset} --variant {variant} --profile {profile}`")
         train_model(dataset, variant, profile)
-    g, d, info = load_nets(path, device)
+    g, d, info = runs.load_nets(path, device)
     if calibrate:
         calibrated(g, profile)
     d.eval()
     info["path"] = str(path)
-    info["run"] = _run_record(path.parent)
+    info["run"] = runs.read_record(folder, missing_ok=True)
     return g, d, info
 
 
@@ -124,27 +120,15 @@ def final_quality(folder: str | Path, images: data.ImageSet, profile: str, devic
     Sample sizes are fid.budget(profile)'s: small outside the paper profile, where FID is biased
     upwards (compare FIDs of equal sample sizes only) and KID, unbiased, is the number to read.
     """
-    g, _, _ = load_nets(Path(folder) / "checkpoint.pt", device)
+    g, _, _ = runs.load_nets(runs.RunFolder(folder).checkpoint, device)
     real = reference_stats(images, profile, device, progress)
     scores = fid.evaluate_generator(calibrated(g, profile), real, fid.budget(profile).samples, progress=progress)
     return {"fid": scores["fid"], "kid": scores["kid"], "kid_std": scores["kid_std"],
             "quality": {**scores, "real": real.info, **fid.network_info()}}
 
 
-def _finished(path: Path) -> bool:
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    return state["step"] >= state["train_config"]["steps"]
-
-
-def _run_record(folder: Path) -> dict:
-    record = folder / "run.json"
-    return json.loads(record.read_text()) if record.exists() else {}
-
-
 def sample(g: nets.Generator, z: torch.Tensor, batch_size: int = 256) -> np.ndarray:
     """G(z) as uint8 NHWC images, in batches, without gradients."""
-    from dcgan_lib.plots import to_uint8
-
     device = next(g.parameters()).device
     with torch.no_grad():
         return np.concatenate([to_uint8(g(z[i:i + batch_size].to(device)))
@@ -154,11 +138,6 @@ def sample(g: nets.Generator, z: torch.Tensor, batch_size: int = 256) -> np.ndar
 def load_snapshot(dataset: str, variant: str, profile: str, epoch: int,
                   device: torch.device | str = "cpu") -> nets.Generator:
     """G after `epoch` passes over the data (saved by the trainer), BatchNorm-calibrated, eval mode."""
-    folder = model_dir(dataset, variant, profile)
     g, _, _ = get_model(dataset, variant, profile, calibrate=False, device=device)
-    path = folder / "snapshots" / f"G_epoch{epoch:03d}.pt"
-    if not path.exists():
-        have = sorted(p.name for p in (folder / "snapshots").glob("G_epoch*.pt"))
-        raise FileNotFoundError(f"no snapshot after epoch {epoch} in {folder}; have: {have or 'none'}")
-    g.load_state_dict(torch.load(path, map_location=device, weights_only=False)["G"])
+    g.load_state_dict(runs.read_snapshot(runs.model_dir(dataset, variant, profile), epoch, device)["G"])
     return calibrated(g, profile)

@@ -1,20 +1,19 @@
 """The GAN trainer of Paper §4: Adam 2e-4 / beta1 0.5, batch 128, BCE, N(0, 0.02) init.
 
-Checkpoints are atomic (temp file, then rename) and hold both nets, both optimizers, every rank's
-noise-generator state and the data position, so a killed run started again with the same command
-continues exactly where it stopped. Launched with torchrun it trains with DistributedDataParallel.
-Non-finite weights are never written; a checkpoint written while training was healthy is also kept
-as checkpoint_good.pt, and a NaN or collapse stop (decided by all ranks together) puts it back.
+Checkpoints hold both nets, both optimizers, every rank's noise-generator state and the data
+position, so a killed run started again with the same command continues exactly where it stopped.
+Launched with torchrun it trains with DistributedDataParallel. Non-finite weights are never written;
+a checkpoint written while training was healthy is also kept as checkpoint_good.pt, and a NaN or
+collapse stop (decided by all ranks together) puts it back. Every file of the run folder is named,
+written and read by dcgan_lib.runs; this module decides what to write and when.
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import fcntl
 import math
 import numbers
 import os
-import shutil
 import time
 import warnings
 from contextlib import contextmanager, nullcontext
@@ -29,11 +28,9 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from dcgan_lib import nets, plots
+from dcgan_lib import nets, plots, runs
 from dcgan_lib.data import to_float
 
-LOG_FIELDS = ("step", "epoch", "loss_d", "loss_g", "d_real", "d_fake", "images_per_s", "wall_s")
-CHECKPOINT_KEYS = ("train_config", "config", "G", "D", "opt_g", "opt_d", "z_gen", "sampler", "step")
 OK, COLLAPSED, NON_FINITE = 0, 1, 2  # a rank's verdict at a log or write point; the worst one (MAX) wins
 CLI_FLAGS = {"steps": "--steps", "checkpoint_every": "--checkpoint-every", "log_every": "--log-every",
              "seed": "--seed"}
@@ -41,10 +38,6 @@ CLI_FLAGS = {"steps": "--steps", "checkpoint_every": "--checkpoint-every", "log_
 
 class TrainingStopped(RuntimeError):
     """Training hit NaN or collapse; checkpoint.pt is reset to the last good checkpoint (if there is one)."""
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be read (truncated, garbage, not a checkpoint); the message names it."""
 
 
 def _whole(value, low: int) -> bool:
@@ -107,36 +100,6 @@ class TrainConfig:
 
     def net_config(self) -> nets.NetConfig:
         return nets.get_config(self.variant, self.image_size, self.width)
-
-
-def _one_line(err: BaseException, limit: int = 200) -> str:
-    text = " ".join(f"{type(err).__name__}: {err}".split())
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def read_checkpoint(path: str | Path, map_location: torch.device | str = "cpu",
-                    keys: tuple[str, ...] = CHECKPOINT_KEYS) -> dict:
-    """Load a checkpoint file; CheckpointError (naming the file) when it is truncated, garbage or not one."""
-    path = Path(path)
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=False)
-    except (FileNotFoundError, PermissionError, IsADirectoryError):
-        raise
-    except Exception as err:  # bad bytes raise RuntimeError, EOFError, ValueError, UnpicklingError, ...
-        raise CheckpointError(f"{path} is not a valid checkpoint ({_one_line(err)})") from err
-    missing = [k for k in keys if k not in state] if isinstance(state, dict) else list(keys)
-    if missing:
-        raise CheckpointError(f"{path} is not a valid checkpoint (it lacks {', '.join(missing)})")
-    return state
-
-
-def _copy_atomic(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f"{dst.name}.tmp{os.getpid()}")
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def fast_cpu_bf16() -> bool:
@@ -236,11 +199,9 @@ class Trainer:
         self.g_train, self.d_train = g_step, d_model
         if cfg.compile:
             self.g_train, self.d_train = torch.compile(self.g_train), torch.compile(self.d_train)
-        self.checkpoint_path = self.out / "checkpoint.pt"
-        self.good_path = self.out / "checkpoint_good.pt"  # the last checkpoint written while training was healthy
+        self.run = runs.RunFolder(self.out)  # good_checkpoint: the last one written while training was healthy
         self.checkpoint_step: int | None = None  # step in checkpoint.pt, once this trainer wrote or read it
         self.good_step: int | None = None  # step in checkpoint_good.pt, once this trainer knows it is this run's
-        self.log_path = self.out / "log.csv"
 
     # ---- one step -------------------------------------------------------------------------
     def _autocast(self):
@@ -318,17 +279,13 @@ class Trainer:
 
     def state_dict(self, ranks: list[dict] | None = None) -> dict:
         """Everything a checkpoint holds; `ranks` from _gather_ranks (a collective when it is None)."""
-        ranks = ranks or self._gather_ranks()
-        return {
-            "train_config": dataclasses.asdict(self.cfg), "config": dataclasses.asdict(self.net_cfg),
-            "G": self.G.state_dict(), "D": self.D.state_dict(),
-            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-            "z_gen": ranks[0]["z_gen"], "ranks": ranks, "sampler": self.sampler.state_dict(), "step": self.step,
-            "collapse_count": ranks[0]["collapse_count"], "wall_s": self.wall_s,
-        }
+        return runs.checkpoint_state(
+            train_config=dataclasses.asdict(self.cfg), net_config=dataclasses.asdict(self.net_cfg),
+            G=self.G.state_dict(), D=self.D.state_dict(), opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict(),
+            ranks=ranks or self._gather_ranks(), sampler=self.sampler.state_dict(), step=self.step, wall_s=self.wall_s)
 
     def save_checkpoint(self) -> Path:
-        """Write the checkpoint atomically (temp file, then rename) and a fixed-noise sample grid.
+        """Write the checkpoint (atomically: runs.save_atomic) and a fixed-noise sample grid.
 
         Every rank calls it (it gathers each rank's noise state); rank 0 writes. Non-finite weights are
         never written. A checkpoint written while every rank's last log point was healthy (no collapse
@@ -339,33 +296,22 @@ class Trainer:
         if self.rank == 0:
             if not self._finite_state():
                 self._stop(NON_FINITE, {})
-            self.out.mkdir(parents=True, exist_ok=True)
-            tmp = self.checkpoint_path.with_name(f"checkpoint.pt.tmp{os.getpid()}")
-            try:
-                with open(tmp, "wb") as f:
-                    torch.save(self.state_dict(ranks), f)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, self.checkpoint_path)
-            finally:
-                tmp.unlink(missing_ok=True)  # a full disk leaves no half-written temp file behind
+            runs.save_atomic(self.state_dict(ranks), self.run.checkpoint)
             if healthy:
-                _copy_atomic(self.checkpoint_path, self.good_path)
+                runs.copy_atomic(self.run.checkpoint, self.run.good_checkpoint)
             self.save_samples()
         self.checkpoint_step = self.step
         if healthy:
             self.good_step = self.step
-        return self.checkpoint_path
+        return self.run.checkpoint
 
     def save_snapshot(self, epoch: int) -> Path:
         """G's weights after `epoch` full passes: snapshots/G_epoch<N>.pt (rank 0 only; never non-finite)."""
-        path = self.out / "snapshots" / f"G_epoch{epoch:03d}.pt"
         if self.rank == 0:
             if not self._finite_state():
                 self._stop(NON_FINITE, {})
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"step": self.step, "epoch": epoch, "G": self.G.state_dict()}, path)
-        return path
+            runs.write_snapshot(self.out, epoch, self.step, self.G.state_dict())
+        return self.run.snapshot(epoch)
 
     def save_samples(self) -> Path:
         """G(fixed z) in eval mode as samples_<step>.png and samples_latest.png."""
@@ -375,8 +321,8 @@ class Trainer:
             images = self.G(self.fixed_z.to(self.device)).float().cpu()
         self.G.train(was_training)
         nrow = int(math.sqrt(len(images)))
-        path = plots.save_grid(images, self.out / "samples" / f"samples_{self.step:07d}.png", nrow)
-        plots.save_grid(images, self.out / "samples_latest.png", nrow)
+        path = plots.save_grid(images, self.run.samples(self.step), nrow)
+        plots.save_grid(images, self.run.latest_samples, nrow)
         return path
 
     def _same_run(self, saved: dict) -> dict:
@@ -391,14 +337,13 @@ class Trainer:
         Each rank takes its own noise-generator state. A damaged run-folder checkpoint.pt is moved
         aside (checkpoint.pt.corrupt-<its time>) and CheckpointError says how to restart.
         """
-        path = Path(path or self.checkpoint_path)
+        path = Path(path or self.run.checkpoint)
         if not path.exists():
             return False
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(path.stat().st_mtime))
-        aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+        aside = runs.aside_path(path)
         try:
-            state, error = read_checkpoint(path, self.device), None
-        except CheckpointError as err:
+            state, error = runs.read_checkpoint(path, self.device), None
+        except runs.CheckpointError as err:
             state, error = None, err
         if self._agree(int(error is not None)):  # every rank read the same file: all go on or all stop
             raise self._set_aside(path, aside, error)
@@ -412,7 +357,7 @@ class Trainer:
         self.opt_d.load_state_dict(state["opt_d"])
         self.sampler.load_state_dict(state["sampler"])
         self.step, self.wall_s = state["step"], state.get("wall_s", 0.0)
-        ranks = state.get("ranks") or [{"z_gen": state["z_gen"], "collapse_count": state["collapse_count"]}]
+        ranks = runs.checkpoint_ranks(state)
         if len(ranks) != self.world:
             warnings.warn(f"{path} was written by {len(ranks)} process(es) and is resumed by {self.world}: "
                           "training goes on, but not as an exact replay of an uninterrupted run", stacklevel=2)
@@ -423,60 +368,60 @@ class Trainer:
             self.z_gen.manual_seed(self.cfg.seed + 1000 * self.rank + 1 + 7919 * self.step)
             self.collapse_count = 0
         self.loaded_collapse = max(r["collapse_count"] for r in ranks)
-        if path == self.checkpoint_path:
+        if path == self.run.checkpoint:
             self.checkpoint_step = self.step
         return True
 
     def _good_checkpoint_step(self) -> int | None:
         """The step of a readable checkpoint_good.pt of this configuration, else None."""
-        if not self.good_path.exists():
+        if not self.run.good_checkpoint.exists():
             return None
         try:
-            state = read_checkpoint(self.good_path)
-        except CheckpointError:
+            state = runs.read_checkpoint(self.run.good_checkpoint)
+        except runs.CheckpointError:
             return None
         return None if self._same_run(state["train_config"]) else int(state["step"])
 
-    def _set_aside(self, path: Path, aside: Path, error: CheckpointError | None) -> CheckpointError:
+    def _set_aside(self, path: Path, aside: Path, error: runs.CheckpointError | None) -> runs.CheckpointError:
         """Move a damaged checkpoint out of the way (rank 0) and say how to restart (the same on every rank)."""
-        if self.rank == 0 and path == self.checkpoint_path:
+        if self.rank == 0 and path == self.run.checkpoint:
             os.replace(path, aside)
-        elif path != self.checkpoint_path:
-            return error or CheckpointError(f"{path} is not a valid checkpoint (unreadable on another rank)")
+        elif path != self.run.checkpoint:
+            return error or runs.CheckpointError(f"{path} is not a valid checkpoint (unreadable on another rank)")
         reason = str(error) if error else f"{path} is not a valid checkpoint (unreadable on another rank)"
         good = self._good_checkpoint_step()
-        how = (f"to resume from the last good checkpoint (step {good}), copy {self.good_path} to {path} and run "
-               "the same command again; to start from step 0, run the same command again" if good is not None
+        how = (f"to resume from the last good checkpoint (step {good}), copy {self.run.good_checkpoint} to {path} "
+               "and run the same command again; to start from step 0, run the same command again" if good is not None
                else "run the same command again to start training from step 0")
-        return CheckpointError(f"{reason}; a full disk or a broken copy can do this. Moved it to {aside}: {how}.")
+        return runs.CheckpointError(f"{reason}; a full disk or a broken copy can do this. Moved it to {aside}: "
+                                    f"{how}.")
 
     def _adopt_good(self, resumed: bool) -> None:
         """Which checkpoint a stop may restore: the resumed one when healthy, else an older checkpoint_good.pt."""
         self.good_step = None
         if resumed and self.loaded_collapse == 0:
             if self.rank == 0:
-                _copy_atomic(self.checkpoint_path, self.good_path)
+                runs.copy_atomic(self.run.checkpoint, self.run.good_checkpoint)
             self.good_step = self.step
         elif resumed:
             good = self._good_checkpoint_step()
             self.good_step = good if good is not None and good <= self.step else None
         if self.good_step is None and self.rank == 0:
-            self.good_path.unlink(missing_ok=True)  # a fresh start: an old run's good checkpoint is not ours
+            self.run.good_checkpoint.unlink(missing_ok=True)  # a fresh start: an old run's good checkpoint is not ours
 
     def _restore_good(self) -> str:
         """After a stop, rewind the folder to the last good checkpoint; returns what was kept (for the message)."""
         if self.rank == 0:
             if self.good_step is not None and self.checkpoint_step != self.good_step:
-                _copy_atomic(self.good_path, self.checkpoint_path)
+                runs.copy_atomic(self.run.good_checkpoint, self.run.checkpoint)
             elif self.good_step is None and self.checkpoint_step is not None:
-                self.checkpoint_path.unlink(missing_ok=True)  # written after the trouble began: not good
-            snapshots = self.out / "snapshots"
-            for path in snapshots.glob("G_epoch*.pt") if snapshots.exists() else ():
-                if int(path.stem.removeprefix("G_epoch")) * self.sampler.steps_per_epoch > (self.good_step or 0):
-                    path.unlink()  # G after the restored step: rewritten when the run goes on from there
+                self.run.checkpoint.unlink(missing_ok=True)  # written after the trouble began: not good
+            for epoch in runs.snapshot_epochs(self.out):
+                if epoch * self.sampler.steps_per_epoch > (self.good_step or 0):
+                    self.run.snapshot(epoch).unlink()  # G after the restored step: rewritten when the run goes on
         if self.good_step is None:
             return "no checkpoint was written before it began, so none is kept"
-        return (f"{self.checkpoint_path} now holds the last good checkpoint, step {self.good_step}, "
+        return (f"{self.run.checkpoint} now holds the last good checkpoint, step {self.good_step}, "
                 "written before it began")
 
     def _stop(self, verdict: int, values: dict) -> NoReturn:
@@ -492,25 +437,6 @@ class Trainer:
             "repeat it exactly: train into another --out folder with another --seed or a lower learning rate.")
 
     # ---- the loop -------------------------------------------------------------------------
-    def _truncate_log(self) -> None:
-        """Drop log rows after the restored step, so a resumed log has each step once."""
-        if self.rank != 0 or not self.log_path.exists():
-            return
-        with open(self.log_path) as f:
-            rows = [r for r in csv.DictReader(f) if int(r["step"]) <= self.step]
-        self._write_log(rows, mode="w")
-
-    def _write_log(self, rows: list[dict], mode: str = "a") -> None:
-        if self.rank != 0:
-            return
-        self.out.mkdir(parents=True, exist_ok=True)
-        new = mode == "w" or not self.log_path.exists()
-        with open(self.log_path, mode, newline="") as f:
-            writer = csv.DictWriter(f, LOG_FIELDS)
-            if new:
-                writer.writeheader()
-            writer.writerows(rows)
-
     def fit(self, resume: bool = True) -> dict:
         """Train to cfg.steps, resuming from the checkpoint in `out` when there is one."""
         with self._lock():
@@ -523,7 +449,7 @@ class Trainer:
             yield
             return
         self.out.mkdir(parents=True, exist_ok=True)
-        with open(self.out / ".lock", "w") as handle:
+        with open(self.run.lock, "w") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -537,7 +463,8 @@ class Trainer:
     def _fit(self, resume: bool) -> dict:
         cfg = self.cfg
         resumed = resume and self.load_checkpoint()
-        self._truncate_log()  # resumed: each step once; fresh: no rows of an older run
+        if self.rank == 0:
+            runs.truncate_log(self.out, self.step)  # resumed: each step once; fresh: no rows of an older run
         self._adopt_good(resumed)
         self.G.train()
         self.D.train()
@@ -588,49 +515,7 @@ class Trainer:
         row = {"step": self.step, "epoch": self.sampler.epoch, **{k: f"{v:.6g}" for k, v in values.items()},
                "images_per_s": f"{steps * self.cfg.batch_size * self.world / max(seconds, 1e-9):.1f}",
                "wall_s": f"{self.wall_s:.2f}"}
-        self._write_log([row])
+        if self.rank == 0:
+            runs.append_log(self.out, [row])
         return values
 
-
-def read_log(out: str | Path) -> list[dict]:
-    """The training log of a run folder as a list of dicts of floats."""
-    with open(Path(out) / "log.csv") as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
-
-
-def _net_config(state: dict) -> nets.NetConfig:
-    return nets.NetConfig(**{k: tuple(tuple(x) for x in v) if k in ("g_layers", "d_layers") else v
-                             for k, v in state["config"].items()})
-
-
-def load_nets(path: str | Path, device: torch.device | str = "cpu") -> tuple[nets.Generator, nets.Discriminator, dict]:
-    """Build G and D from a checkpoint file; returns (G, D, checkpoint dict without the weights)."""
-    state = read_checkpoint(path, device, keys=("config", "G", "D"))
-    cfg = _net_config(state)
-    g, d = nets.Generator(cfg).to(device), nets.Discriminator(cfg).to(device)
-    g.load_state_dict(state["G"])
-    d.load_state_dict(state["D"])
-    info = {k: v for k, v in state.items() if k not in ("G", "D", "opt_g", "opt_d")}
-    return g, d, info
-
-
-GENERATOR_KEYS = ("config", "G", "step", "train_config")
-
-
-def export_generator(checkpoint: str | Path, out: str | Path) -> Path:
-    """A G-only file from a checkpoint (its net config, G's weights, step and training config): a quarter
-    of the checkpoint's size, for sharing a generator (the authors released theirs the same way)."""
-    state = read_checkpoint(checkpoint, "cpu", keys=GENERATOR_KEYS)
-    out = Path(out)
-    tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
-    torch.save({k: state[k] for k in GENERATOR_KEYS}, tmp)
-    os.replace(tmp, out)
-    return out
-
-
-def load_generator(path: str | Path, device: torch.device | str = "cpu") -> tuple[nets.Generator, dict]:
-    """G from a checkpoint or from an export_generator file; returns (G, the file's dict without weights)."""
-    state = read_checkpoint(path, device, keys=("config", "G"))
-    g = nets.Generator(_net_config(state)).to(device)
-    g.load_state_dict(state["G"])
-    return g, {k: v for k, v in state.items() if k not in ("G", "D", "opt_g", "opt_d")}

@@ -1,30 +1,20 @@
-"""A trained model's history: its run record, loss log, per-epoch snapshots and their plots (Paper §4).
+"""A trained model's history: its training log, per-epoch snapshots and their plots (Paper §4).
 
-The trainer writes log.csv (loss_d, loss_g, D(x), D(G(z)), images/s every few steps), run.json
-(wall time, throughput, data provenance) and snapshots/G_epoch<N>.pt after every pass over the
-data. Figs. 2 and 3 are samples of the epoch-1 and epoch-5 snapshots. quality_curve measures KID
-and FID of those snapshots on a small sample (quality.csv beside the run), plotted beside the losses.
+The trainer writes the loss log (loss_d, loss_g, D(x), D(G(z)), images/s every few steps), the
+run record (wall time, throughput, data provenance) and G's weights after every pass over the
+data, all in its run folder (dcgan_lib.runs reads them). Figs. 2 and 3 are samples of the epoch-1
+and epoch-5 snapshots. quality_curve measures KID and FID of those snapshots on a small sample
+(quality.csv beside the run), plotted beside the losses.
 """
 from __future__ import annotations
 
 import csv
-import json
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from dcgan_lib import data, fid, profiles, results, store, train
-
-
-def run_record(folder: str | Path) -> dict:
-    """run.json of a run folder, or a clear error saying how to make it."""
-    path = Path(folder) / "run.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: train the model first (store.get_model or "
-                                "`python -m dcgan_lib train ...`)")
-    return json.loads(path.read_text())
+from dcgan_lib import data, fid, profiles, results, runs, store
 
 
 def steps_per_epoch(record: dict) -> int:
@@ -35,9 +25,9 @@ def steps_per_epoch(record: dict) -> int:
 
 def summary(folder: str | Path) -> dict:
     """Numbers for a figure's record: wall time, images per second, steps, epochs, widths, device, data."""
-    rec = run_record(folder)
+    rec = runs.read_record(folder)
     m, cfg = rec["metrics"], rec["train_config"]
-    return {"run": str(Path(folder) / "run.json"), "train_wall_s": rec["wall_s"],
+    return {"run": str(runs.RunFolder(folder).record), "train_wall_s": rec["wall_s"],
             "train_images_per_s": round(float(m["images_per_s"]), 1), "steps": int(m["step"]),
             "epochs_done": round(float(m["epochs_done"]), 3), "train_images": int(m["images"]),
             "batch_size": int(cfg["batch_size"]), "width": cfg["width"], "train_device": rec["device"],
@@ -60,12 +50,6 @@ def write_record(stem: str, *, name: str, profile: str, folder: str | Path, metr
                                 training=summary(folder), **extra)
 
 
-def snapshot_epochs(folder: str | Path) -> list[int]:
-    """The epochs after which G's weights were kept (snapshots/G_epoch<N>.pt), ascending."""
-    paths = (Path(folder) / "snapshots").glob("G_epoch*.pt")
-    return sorted(int(p.stem.removeprefix("G_epoch")) for p in paths)
-
-
 def wall_at_epoch(rows: list[dict], epoch: int, per_epoch: int) -> float | None:
     """Training seconds spent up to the end of `epoch`, read from the log (None if not reached)."""
     target = epoch * per_epoch
@@ -80,15 +64,16 @@ def ensure_epochs(dataset: str, variant: str, profile: str, epochs: int, progres
     Needed in the smoke profile, whose step cap ends runs before one epoch; the cpu and paper runs
     already pass 5 epochs (Figs. 2-3), so there this only checks. Returns the run folder.
     """
-    folder = store.model_dir(dataset, variant, profile)
-    if not (folder / "checkpoint.pt").exists():  # first the profile's own run, as store.get_model would
+    folder = runs.model_dir(dataset, variant, profile)
+    if not runs.RunFolder(folder).checkpoint.exists():  # first the profile's own run, as store.get_model would
         store.train_model(dataset, variant, profiles.resolve_name(profile), progress=progress)
-    if epochs in snapshot_epochs(folder):
+    if epochs in runs.snapshot_epochs(folder):
         return folder
     n_images = len(store.load_training_images(dataset, variant, profile))
     cfg = store.plan(dataset, variant, profile, n_images)
     need = epochs * (n_images // cfg.batch_size)
-    done = run_record(folder)["metrics"]["step"] if (folder / "run.json").exists() else 0
+    record = runs.read_record(folder, missing_ok=True)
+    done = record["metrics"]["step"] if record else 0
     if done >= need:
         raise FileNotFoundError(f"{folder} trained {done} steps (>= {need}) but kept no snapshot after epoch "
                                 f"{epochs}: it predates per-epoch snapshots. Delete the folder to retrain.")
@@ -169,38 +154,37 @@ def quality_curve(folder: str | Path, samples: int | None = None, points: int | 
     new snapshots. Writes quality.csv (every epoch measured at these sizes) and quality.json (a record
     of the returned rows) in the folder.
     """
-    folder = Path(folder)
-    rec = run_record(folder)
+    run = runs.RunFolder(folder)
+    rec = runs.read_record(folder)
     profile, dataset, variant = rec["profile"], rec["data"]["dataset"], rec["train_config"]["variant"]
     budget = fid.budget(profile)
     samples = samples or budget.curve_samples
-    epochs = _evenly(snapshot_epochs(folder), budget.points if points == "budget" else points)
+    epochs = _evenly(runs.snapshot_epochs(folder), budget.points if points == "budget" else points)
     if not epochs:
         raise FileNotFoundError(f"{folder} has no snapshots/G_epoch*.pt: train at least one epoch first")
     images = store.load_training_images(dataset, variant, profile)
     real = store.reference_stats(images, profile, device, progress)
-    path = folder / "quality.csv"
-    done = {int(r["epoch"]): r for r in _read_quality(path)
+    done = {int(r["epoch"]): r for r in _read_quality(run.quality)
             if int(r["samples"]) == samples and int(r["real_images"]) == len(real)}
-    g, _, _ = train.load_nets(folder / "checkpoint.pt", device)
+    g, _, _ = runs.load_nets(run.checkpoint, device)
     rows = []
     for epoch in epochs:
         if epoch not in done:
             t0 = time.perf_counter()
-            snap = torch.load(folder / "snapshots" / f"G_epoch{epoch:03d}.pt", map_location=device, weights_only=False)
+            snap = runs.read_snapshot(folder, epoch, device)
             g.load_state_dict(snap["G"])
             scores = fid.evaluate_generator(store.calibrated(g, profile), real, samples, seed, progress=progress)
             done[epoch] = {"epoch": epoch, "step": snap["step"], "fid": scores["fid"], "kid": scores["kid"],
                            "kid_std": scores["kid_std"], "samples": samples, "real_images": len(real),
                            "seconds": round(time.perf_counter() - t0, 2)}
         rows.append({k: float(done[epoch][k]) for k in QUALITY_FIELDS})
-    with open(path, "w", newline="") as f:
+    with open(run.quality, "w", newline="") as f:
         writer = csv.DictWriter(f, QUALITY_FIELDS)
         writer.writeheader()
         writer.writerows(done[e] for e in sorted(done))
-    results.write_record("quality", name=f"KID and FID along training: {dataset} {variant}", profile=profile,
-                         out_dir=folder, metrics={"curve": rows, "final_fid": rows[-1]["fid"],
-                                                  "final_kid": rows[-1]["kid"]},
+    results.write_record(run.quality_record.stem, name=f"KID and FID along training: {dataset} {variant}",
+                         profile=profile, out_dir=run.path,
+                         metrics={"curve": rows, "final_fid": rows[-1]["fid"], "final_kid": rows[-1]["kid"]},
                          data={"real": real.info}, seed=seed, wall_s=sum(r["seconds"] for r in rows),
                          device=device, **fid.network_info())
     return rows
@@ -220,8 +204,3 @@ def _read_quality(path: Path) -> list[dict]:
         return []
     with open(path) as f:
         return list(csv.DictReader(f))
-
-
-def read(folder: str | Path) -> list[dict]:
-    """The loss log of a run folder (train.read_log), as a list of dicts of floats."""
-    return train.read_log(folder)

@@ -62,7 +62,7 @@ run=$PWD/runs/models/cifar10_imagenet32_$PROFILE
 if stage cifar10_train 240 "$PY" -m dcgan_lib train --dataset cifar10 --variant imagenet32 --profile $PROFILE \
         --no-fid --no-progress "${CIFAR[@]}"; then
     g=/tmp/generator_cifar10_imagenet32_$PROFILE.pt  # G-only: 17 MB at the paper's width, so sent in parts
-    "$PY" -c "import sys; from dcgan_lib import train; train.export_generator(sys.argv[1], sys.argv[2])" \
+    "$PY" -c "import sys; from dcgan_lib import runs; runs.export_generator(sys.argv[1], sys.argv[2])" \
         "$run/checkpoint.pt" "$g" && (cd /tmp && sha256sum "$(basename "$g")" >"$LOGS/generator.sha256") &&
         split -b 9000000 "$g" "$OUT/$(basename "$g").part_"
 fi

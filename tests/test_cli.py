@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan_lib import report, results, store
+from dcgan_lib import report, results, runs, store
 from dcgan_lib.cli import main
 
 
@@ -59,7 +59,7 @@ def test_store_trains_a_missing_model_once_and_serves_it(tmp_path, monkeypatch):
         Image.fromarray(img).save(folder / f"{i}.png")
     g, d, info = store.get_model(f"folder:{folder}", "imagenet32", "smoke")
     assert info["step"] == 2  # smoke: 40 images // batch 16 = 2 steps per epoch x 1 epoch (cap 4)
-    record = json.loads((store.model_dir(f"folder:{folder}", "imagenet32", "smoke") / "run.json").read_text())
+    record = json.loads((runs.model_dir(f"folder:{folder}", "imagenet32", "smoke") / "run.json").read_text())
     assert record["profile"] == "smoke" and record["metrics"]["images"] == 40
     z = g.cfg.sample_z(3, torch.Generator().manual_seed(0))
     first = store.sample(g, z)

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dcgan_lib import features, nets
+from dcgan_lib import features, nets, runs
 
 
 @pytest.fixture(autouse=True)
@@ -123,7 +123,7 @@ def test_load_discriminator_round_trip(tmp_path):
     g, d = nets.build("svhn32", width=1 / 8, seed=3)
     path = tmp_path / "checkpoint.pt"
     torch.save({"config": dataclasses.asdict(d.cfg), "G": g.state_dict(), "D": d.state_dict(), "step": 7}, path)
-    loaded = features.load_discriminator(path)
+    loaded = runs.load_discriminator(path)
     assert loaded.cfg == d.cfg and not loaded.training
     x = features.uint8_to_float(images(4))
     torch.testing.assert_close(loaded(x), d.eval()(x))
@@ -131,8 +131,8 @@ def test_load_discriminator_round_trip(tmp_path):
 
 def test_load_discriminator_errors_say_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="train"):
-        features.load_discriminator(tmp_path / "missing.pt")
+        runs.load_discriminator(tmp_path / "missing.pt")
     bad = tmp_path / "bad.pt"
     torch.save({"weights": 1}, bad)
     with pytest.raises(ValueError, match="config"):
-        features.load_discriminator(bad)
+        runs.load_discriminator(bad)

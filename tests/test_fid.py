@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from dcgan_lib import data, fid, nets, store, trainlog
+from dcgan_lib import data, fid, nets, runs, store, trainlog
 from dcgan_lib.cli import main
 
 
@@ -169,7 +169,7 @@ def test_quality_curve_measures_each_snapshot_once_and_plots_beside_the_losses(s
     import matplotlib.pyplot as plt
 
     out = smoke_run["out"]
-    assert trainlog.snapshot_epochs(out) == [1, 2]  # 40 images // batch 16 = 2 steps per epoch, 4 steps
+    assert runs.snapshot_epochs(out) == [1, 2]  # 40 images // batch 16 = 2 steps per epoch, 4 steps
     rows = trainlog.quality_curve(out, progress=False)
     assert [r["epoch"] for r in rows] == [1, 2] and [r["step"] for r in rows] == [2, 4]
     assert all(np.isfinite(r["fid"]) and r["samples"] == fid.budget("smoke").curve_samples for r in rows)
@@ -178,7 +178,7 @@ def test_quality_curve_measures_each_snapshot_once_and_plots_beside_the_losses(s
     monkeypatch.setattr(fid, "evaluate_generator", lambda *a, **k: pytest.fail("a measured snapshot was redone"))
     assert trainlog.quality_curve(out, progress=False) == rows
     assert [r["epoch"] for r in trainlog.quality_curve(out, points=1, progress=False)] == [2]  # the last one
-    log = trainlog.read(out)
+    log = runs.read_log(out)
     fig = trainlog.training_figure(log, per_epoch=2, quality=rows)
     assert len(fig.axes) == 4  # losses, D outputs, KID + its FID twin axis
     assert [t.get_text() for t in fig.axes[2].get_legend().get_texts()] == ["KID (mean +- std over subsets)", "FID"]
@@ -205,17 +205,15 @@ def test_cli_real_and_model_write_records(smoke_run, tmp_path, monkeypatch, caps
 
 def test_a_g_only_export_and_saved_samples_are_scored(smoke_run, tmp_path, monkeypatch):
     """What a device call brings back: a G-only export (`fid model --checkpoint`) and saved samples."""
-    from dcgan_lib import train
-
     monkeypatch.setenv("DCGAN_DATA", str(smoke_run["root"] / "data"))
-    export = train.export_generator(smoke_run["out"] / "checkpoint.pt", tmp_path / "generator.pt")
+    export = runs.export_generator(smoke_run["out"] / "checkpoint.pt", tmp_path / "generator.pt")
     assert export.stat().st_size < (smoke_run["out"] / "checkpoint.pt").stat().st_size / 2
-    g_full, _, _ = train.load_nets(smoke_run["out"] / "checkpoint.pt")
-    g_only, info = train.load_generator(export)
+    g_full, _, _ = runs.load_nets(smoke_run["out"] / "checkpoint.pt")
+    g_only, info = runs.load_generator(export)
     assert info["step"] == 4 and all(torch.equal(a, b) for a, b in zip(g_full.state_dict().values(),
                                                                        g_only.state_dict().values()))
-    with pytest.raises(train.CheckpointError, match="lacks D"):
-        train.load_nets(export)
+    with pytest.raises(runs.CheckpointError, match="lacks D"):
+        runs.load_nets(export)
     common = ["--profile", "smoke", "--out", str(tmp_path), "--no-progress", "--kid-subsets", "3"]
     assert main(["fid", "model", "--checkpoint", str(export), "--n", "8", "--ref-dataset", smoke_run["dataset"],
                  "--ref-n", "8", *common]) == 0

@@ -13,9 +13,10 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan_lib import train
+from dcgan_lib import runs
 from dcgan_lib.cli import main
-from dcgan_lib.train import CheckpointError, TrainConfig, Trainer, TrainingStopped
+from dcgan_lib.runs import CheckpointError
+from dcgan_lib.train import TrainConfig, Trainer, TrainingStopped
 
 TINY = dict(variant="imagenet32", width=1 / 16, batch_size=8, log_every=1)
 
@@ -31,7 +32,7 @@ def test_one_step_changes_both_nets_and_logs(tmp_path):
     t.fit()
     assert any(not torch.equal(a, b) for a, b in zip(g0, t.G.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(d0, t.D.parameters()))
-    log = train.read_log(tmp_path)
+    log = runs.read_log(tmp_path)
     assert [r["step"] for r in log] == [1, 2]
     assert all(0 < r["d_real"] < 1 and 0 < r["d_fake"] < 1 for r in log)
     assert (tmp_path / "checkpoint.pt").exists() and (tmp_path / "samples_latest.png").exists()
@@ -54,7 +55,7 @@ def test_resume_in_process_is_exact(tmp_path):
     assert resumed.step == 10
     for a, b in zip(full.G.state_dict().values(), resumed.G.state_dict().values()):
         assert torch.equal(a, b)
-    assert [r["step"] for r in train.read_log(tmp_path / "part")] == list(range(1, 11))
+    assert [r["step"] for r in runs.read_log(tmp_path / "part")] == list(range(1, 11))
 
 
 def _cli(out, folder, steps):
@@ -114,7 +115,7 @@ def test_ddp_two_cpu_processes_on_gloo(tmp_path, image_folder, cli_env):
     assert state["step"] == 3
     ranks = state["ranks"]  # each rank's own noise state, so that a resume gives each rank its own z
     assert len(ranks) == 2 and not torch.equal(ranks[0]["z_gen"], ranks[1]["z_gen"])
-    log = train.read_log(out)
+    log = runs.read_log(out)
     assert len(log) == 3 and all(np.isfinite(r["loss_d"]) for r in log)
     # 48 images, 16 per rank per step, 2 ranks: one step per epoch, so 3 steps end in epoch 2
     assert state["sampler"] == {"epoch": 2, "index": 1}
@@ -202,7 +203,7 @@ def test_collapse_spanning_checkpoints_restores_the_last_good_one(tmp_path, monk
     again = Trainer(TrainConfig(**TINY, steps=8, checkpoint_every=2, collapse_patience=5), tiny_images(), tmp_path,
                     progress=False)
     again.fit()
-    assert [r["step"] for r in train.read_log(tmp_path)] == list(range(1, 9))
+    assert [r["step"] for r in runs.read_log(tmp_path)] == list(range(1, 9))
 
 
 def test_collapse_before_any_good_checkpoint_keeps_none(tmp_path, monkeypatch):
@@ -267,7 +268,7 @@ def test_damaged_checkpoint_is_set_aside_with_how_to_restart(tmp_path, how):
     shutil.copyfile(tmp_path / "checkpoint_good.pt", ckpt)  # follow the advice: resume from step 4
     resumed = Trainer(longer, tiny_images(), tmp_path, progress=False)
     resumed.fit()
-    assert resumed.step == 6 and [r["step"] for r in train.read_log(tmp_path)] == list(range(1, 7))
+    assert resumed.step == 6 and [r["step"] for r in runs.read_log(tmp_path)] == list(range(1, 7))
     # without a good checkpoint the advice is to start again, and the same command does
     _damage(ckpt, how)
     (tmp_path / "checkpoint_good.pt").unlink()
@@ -275,7 +276,7 @@ def test_damaged_checkpoint_is_set_aside_with_how_to_restart(tmp_path, how):
         Trainer(longer, tiny_images(), tmp_path, progress=False).fit()
     fresh = Trainer(longer, tiny_images(), tmp_path, progress=False)
     fresh.fit()
-    assert fresh.step == 6 and [r["step"] for r in train.read_log(tmp_path)] == list(range(1, 7))
+    assert fresh.step == 6 and [r["step"] for r in runs.read_log(tmp_path)] == list(range(1, 7))
 
 
 @pytest.mark.parametrize("how", ["truncated", "garbage"])

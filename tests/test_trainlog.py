@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan_lib import results, store, trainlog
+from dcgan_lib import results, runs, trainlog
 
 
 def test_smooth_is_a_trailing_moving_average():
@@ -46,11 +46,11 @@ def test_ensure_epochs_trains_on_past_the_smoke_step_cap(tmp_path, monkeypatch):
     name = f"folder:{folder}"
     # smoke: batch 16 -> 2 steps per epoch, step cap 4 -> the profile's own run keeps 2 epochs
     run = trainlog.ensure_epochs(name, "lsun64", "smoke", 2)
-    assert trainlog.snapshot_epochs(run) == [1, 2]
-    assert run == store.model_dir(name, "lsun64", "smoke")
+    assert runs.snapshot_epochs(run) == [1, 2]
+    assert run == runs.model_dir(name, "lsun64", "smoke")
     trainlog.ensure_epochs(name, "lsun64", "smoke", 3)  # past the cap: trains on, resuming
-    assert trainlog.snapshot_epochs(run) == [1, 2, 3]
+    assert runs.snapshot_epochs(run) == [1, 2, 3]
     summary = trainlog.summary(run)
     assert summary["steps"] == 6 and summary["epochs_done"] == pytest.approx(3.0)
-    rows = trainlog.read(run)
+    rows = runs.read_log(run)
     assert [r["step"] for r in rows] == sorted({r["step"] for r in rows})  # resumed log has each step once

@@ -10,12 +10,11 @@ the smoke profile) or --out.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
-from dcgan_lib import datasets, fid, profiles, results
+from dcgan_lib import datasets, fid, profiles, results, runs
 from dcgan_lib.cli import CommandError
 
 
@@ -115,17 +114,14 @@ def run_real(args) -> int:
 
 def _generator(args, profile: str, device):
     """(calibrated G in eval mode, where it came from) from --checkpoint or the model store."""
-    from dcgan_lib import store, train
+    from dcgan_lib import store
 
     if args.checkpoint:
         path = Path(args.checkpoint)
         if not path.exists():
             raise CommandError(f"no checkpoint at {path}")
-        g, _ = train.load_generator(path, device)  # a full checkpoint or a G-only export
-        record = path.parent / "run.json"
-        run = json.loads(record.read_text()) if record.exists() else {}
-        return store.calibrated(g, profile), {"checkpoint": str(path), "dataset": run.get("data", {}).get("dataset"),
-                                              "profile": run.get("profile"), "commit": run.get("commit")}
+        g, _ = runs.load_generator(path, device)  # a full checkpoint or a G-only export
+        return store.calibrated(g, profile), runs.trained_on(path)
     try:
         g, _, info = store.get_model(args.dataset, args.variant, profile, device=device, train_if_missing=False)
     except FileNotFoundError as err:
@@ -171,10 +167,10 @@ def run_curve(args) -> int:
     try:
         rows = trainlog.quality_curve(folder, args.n, None if args.all else (args.points or "budget"),
                                       profiles.get_device(args.device), not args.no_progress, args.seed)
-        record = trainlog.run_record(folder)
+        record = runs.read_record(folder)
     except FileNotFoundError as err:
         raise CommandError(str(err)) from err
-    fig = trainlog.training_figure(trainlog.read(folder), trainlog.steps_per_epoch(record),
+    fig = trainlog.training_figure(runs.read_log(folder), trainlog.steps_per_epoch(record),
                                    title=f"{record['data']['dataset']} {record['train_config']['variant']}",
                                    quality=rows)
     out = Path(args.out) if args.out else folder
@@ -183,7 +179,8 @@ def run_curve(args) -> int:
     plt.close(fig)
     for r in rows:
         print(f"epoch {int(r['epoch']):>3}  KID {r['kid']:.5f} +- {r['kid_std']:.5f}  FID {r['fid']:.2f}")
-    print(f"curve: {folder / 'quality.csv'}, record: {folder / 'quality.json'}, figure: {out / 'training_quality.png'}")
+    run = runs.RunFolder(folder)
+    print(f"curve: {run.quality}, record: {run.quality_record}, figure: {out / 'training_quality.png'}")
     return 0
 
 

@@ -8,10 +8,9 @@ machine, with its time and peak memory (figures/table1_full_size_<d>).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from dcgan_lib import authors, features, nets, probe_full, probes, profiles, svm
+from dcgan_lib import authors, features, nets, probe_full, probes, profiles, runs, svm
 from dcgan_lib.cli import CommandError
 from dcgan_lib.results import stopwatch
 
@@ -48,17 +47,15 @@ def register(sub) -> None:
 
 def _trained_on(path: Path) -> dict:
     """The dataset and profile a checkpoint was trained with, from the run record beside it."""
-    record = path.parent / "run.json"
-    run = json.loads(record.read_text()) if record.exists() else {}
-    return {"checkpoint": str(path), "dataset": run.get("data", {}).get("dataset", "unknown"),
-            "profile": run.get("profile"), "commit": run.get("commit")}
+    info = runs.trained_on(path)
+    return {**info, "dataset": info["dataset"] or "unknown"}
 
 
 def _load(checkpoint: str | None, dataset: str, variant: str, profile: str, device, train: bool = True):
     """(D, provenance) from a checkpoint file, or from the model store (trained there when missing)."""
     if checkpoint is not None:
         path = Path(checkpoint)
-        return features.load_discriminator(path, device), _trained_on(path)
+        return runs.load_discriminator(path, device), _trained_on(path)
     from dcgan_lib import store  # the store trains missing models: import only when it is used
 
     _, d, info = store.get_model(dataset, variant, profile, calibrate=False, device=device,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch.distributed as dist
 
-from dcgan_lib import nets, profiles, store
+from dcgan_lib import nets, profiles, runs, store
 from dcgan_lib.cli import CommandError
 from dcgan_lib.train import TrainConfig, TrainingStopped, init_distributed
 
@@ -49,5 +49,5 @@ def run(args) -> int:
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()  # a clean teardown: gloo can abort a process that exits with it alive
     print(f"checkpoint: {path}")
-    print(f"samples: {path.parent / 'samples_latest.png'}")
+    print(f"samples: {runs.RunFolder(path.parent).latest_samples}")
     return 0
