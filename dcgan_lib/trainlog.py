@@ -18,9 +18,12 @@ from dcgan_lib import data, fid, profiles, results, runs, store
 
 
 def steps_per_epoch(record: dict) -> int:
-    """Optimizer steps in one pass over the training images (the trainer drops the last partial batch)."""
-    cfg = record["train_config"]
-    return max(1, int(record["metrics"]["images"]) // int(cfg["batch_size"]))
+    """Optimizer steps in one pass over the training images (the trainer drops the last partial batch; with
+    DDP every process takes its own batch per step, so a step covers batch x processes images)."""
+    m, batch = record["metrics"], int(record["train_config"]["batch_size"])
+    step, images = int(m.get("step") or 0), int(m["images"])
+    world = max(1, round(float(m["epochs_done"]) * images / (step * batch))) if step else 1
+    return max(1, images // (batch * world))
 
 
 def summary(folder: str | Path) -> dict:

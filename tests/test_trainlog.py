@@ -22,6 +22,12 @@ def test_wall_at_epoch_interpolates_and_stops_at_the_end():
 def test_steps_per_epoch_drops_the_partial_batch():
     rec = {"metrics": {"images": 3446}, "train_config": {"batch_size": 64}}
     assert trainlog.steps_per_epoch(rec) == 53
+    one = {"metrics": {"images": 3446, "step": 100, "epochs_done": 100 * 64 / 3446}, "train_config": {"batch_size": 64}}
+    assert trainlog.steps_per_epoch(one) == 53
+    # two DDP processes each take a batch of 64 per step: an epoch is half as many steps
+    two = {"metrics": {"images": 3446, "step": 100, "epochs_done": 100 * 64 * 2 / 3446},
+           "train_config": {"batch_size": 64}}
+    assert trainlog.steps_per_epoch(two) == 26
 
 
 def test_training_figure_has_two_panels():
