@@ -1,4 +1,4 @@
-"""A trained model's history: its training log, per-epoch snapshots and their plots (Paper §4).
+"""A trained model's history read back for figures: its training log, per-epoch snapshots and their plots (Paper §4).
 
 The trainer writes the loss log (loss_d, loss_g, D(x), D(G(z)), images/s every few steps), the
 run record (wall time, throughput, data provenance) and G's weights after every pass over the
@@ -59,29 +59,6 @@ def wall_at_epoch(rows: list[dict], epoch: int, per_epoch: int) -> float | None:
     steps = np.array([0.0] + [r["step"] for r in rows])
     walls = np.array([0.0] + [r["wall_s"] for r in rows])
     return None if target > steps[-1] else float(np.interp(target, steps, walls))
-
-
-def ensure_epochs(dataset: str, variant: str, profile: str, epochs: int, progress: bool = False) -> Path:
-    """Make sure the store's model has a G snapshot after `epochs` passes; train on if it stopped earlier.
-
-    Needed in the smoke profile, whose step cap ends runs before one epoch; the cpu and paper runs
-    already pass 5 epochs (Figs. 2-3), so there this only checks. Returns the run folder.
-    """
-    folder = runs.model_dir(dataset, variant, profile)
-    if not runs.RunFolder(folder).checkpoint.exists():  # first the profile's own run, as store.get_model would
-        store.train_model(dataset, variant, profiles.resolve_name(profile), progress=progress)
-    if epochs in runs.snapshot_epochs(folder):
-        return folder
-    n_images = len(store.load_training_images(dataset, variant, profile))
-    cfg = store.plan(dataset, variant, profile, n_images)
-    need = epochs * (n_images // cfg.batch_size)
-    record = runs.read_record(folder, missing_ok=True)
-    done = record["metrics"]["step"] if record else 0
-    if done >= need:
-        raise FileNotFoundError(f"{folder} trained {done} steps (>= {need}) but kept no snapshot after epoch "
-                                f"{epochs}: it predates per-epoch snapshots. Delete the folder to retrain.")
-    store.train_model(dataset, variant, profiles.resolve_name(profile), steps=need, progress=progress)
-    return folder
 
 
 def smooth(values: np.ndarray, window: int) -> np.ndarray:

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan_lib import results, runs, trainlog
+from dcgan_lib import results, runs, store, trainlog
 
 
 def test_smooth_is_a_trailing_moving_average():
@@ -51,10 +51,10 @@ def test_ensure_epochs_trains_on_past_the_smoke_step_cap(tmp_path, monkeypatch):
         Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(folder / f"{i:02d}.png")
     name = f"folder:{folder}"
     # smoke: batch 16 -> 2 steps per epoch, step cap 4 -> the profile's own run keeps 2 epochs
-    run = trainlog.ensure_epochs(name, "lsun64", "smoke", 2)
+    run = store.ensure_epochs(name, "lsun64", "smoke", 2)
     assert runs.snapshot_epochs(run) == [1, 2]
     assert run == runs.model_dir(name, "lsun64", "smoke")
-    trainlog.ensure_epochs(name, "lsun64", "smoke", 3)  # past the cap: trains on, resuming
+    store.ensure_epochs(name, "lsun64", "smoke", 3)  # past the cap: trains on, resuming
     assert runs.snapshot_epochs(run) == [1, 2, 3]
     summary = trainlog.summary(run)
     assert summary["steps"] == 6 and summary["epochs_done"] == pytest.approx(3.0)
