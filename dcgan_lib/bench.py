@@ -33,8 +33,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from dcgan_lib import data, datasets, fid, flops, nets, profiles, results
-from dcgan_lib.plots import to_uint8
+from dcgan_lib import data, datasets, fid, flops, nets, profiles, results, store
 from dcgan_lib.train import TrainConfig, Trainer, fast_cpu_bf16
 
 PAPER_DATA = {"lsun64": "lsun_bedroom", "imagenet32": "imagenet"}  # each timed variant's data; files: its stand-in
@@ -414,10 +413,7 @@ def bf16_quality(variant: str, width: float, batch_size: int, images: np.ndarray
 def _samples(g: nets.Generator, n: int, seed: int) -> np.ndarray:
     """n uint8 samples of a copy of G, BatchNorm-calibrated as the store serves models, from a fixed z."""
     g = nets.calibrate_batchnorm(copy.deepcopy(g), batches=10, batch_size=min(128, n), seed=seed)
-    device = next(g.parameters()).device
-    z = g.cfg.sample_z(n, torch.Generator().manual_seed(seed + 10_000))
-    with torch.no_grad():
-        return np.concatenate([to_uint8(g(z[i:i + 256].to(device))) for i in range(0, n, 256)])
+    return store.sample(g, g.cfg.sample_z(n, torch.Generator().manual_seed(seed + 10_000)))
 
 
 def _sample_quality(samples: dict[str, np.ndarray], images: np.ndarray, device: torch.device,
