@@ -29,14 +29,9 @@ test: data
 	DCGAN_PROFILE=smoke MPLBACKEND=Agg $(BIN)/python -m pytest --nbval-lax --nbval-current-env \
 		--durations=10 tests $(NOTEBOOKS)
 
-# Execute every notebook with papermill in PROFILE (auto: paper on a GPU, else cpu) -> figures/.
+# Execute every notebook with papermill in PROFILE (auto: paper on a GPU, else cpu), one progress bar -> figures/.
 figures: data
-	@mkdir -p runs/notebooks
-	@for nb in $(NOTEBOOKS); do \
-		echo "== $$nb ($(PROFILE))"; \
-		MPLBACKEND=Agg $(BIN)/python -m papermill --log-level WARNING "$$nb" "runs/notebooks/$$(basename $$nb)" \
-			-p profile $(PROFILE) || exit 1; \
-	done
+	MPLBACKEND=Agg $(BIN)/python -m dcgan_lib course --profile $(PROFILE)
 	$(BIN)/python -m dcgan_lib report
 
 lint: install

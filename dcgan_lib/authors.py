@@ -30,7 +30,8 @@ import torch
 from torch import nn
 
 from dcgan_lib import datasets, nets, plots, results
-from dcgan_lib.datasets import AUTHORS_COMMIT, RELEASES
+from dcgan_lib.authors_releases import AUTHORS_COMMIT, RELEASES
+from dcgan_lib.registry import DatasetMissing
 
 BN_EPS = 1e-8  # lib/ops.py batchnorm(..., e=1e-8)
 
@@ -110,8 +111,8 @@ def model_folder(name: str) -> Path:
     if repo:
         folder = Path(repo).expanduser() / "models" / release.folder
         if not folder.is_dir():
-            raise datasets.DatasetMissing(f"DCGAN_AUTHORS_REPO={repo} has no models/{release.folder}; "
-                                      "point it at a clone of https://github.com/Newmu/dcgan_code")
+            raise DatasetMissing(f"DCGAN_AUTHORS_REPO={repo} has no models/{release.folder}; "
+                                 "point it at a clone of https://github.com/Newmu/dcgan_code")
         return folder
     source = datasets.find_source(name)
     if source.kind == "official":

@@ -31,7 +31,7 @@ def knn_over_draws(x_pool, y_pool, x_val, y_val, x_test, y_test, draws: Sequence
                    ks: tuple[int, ...] = (1, 3, 5, 9)) -> dict:
     """Pixel-space KNN fitted on each draw of labelled pool indices, k picked on validation per draw.
 
-    Table 2's weakest baseline. The draws (class-balanced, from probes.class_balanced_draw) come from the
+    Table 2's weakest baseline. The draws (class-balanced, from probe_data.class_balanced_draw) come from the
     caller, so the KNN rows and the L2-SVM rows are scored on label draws made the same way.
     """
     flat = [np.asarray(x, np.float32).reshape(len(x), -1) / 255 for x in (x_pool, x_val, x_test)]

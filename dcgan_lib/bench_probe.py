@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dcgan_lib import data, features, nets, results, store
+from dcgan_lib import data, features, nets, probe_data, results, store
 from dcgan_lib.bench import TARGETS, host, load_average
 
 
@@ -52,7 +52,7 @@ def _probe_d(width: float, profile: str, seed: int) -> tuple[nets.Discriminator,
 def bench_probe(cfg: ProbeBenchConfig, profile: str, device: torch.device | None = None,
                 out_dir: Path | None = None) -> Path:
     """Time D's features for CIFAR-10 train + test and one L2-SVM fit (Paper §5.1); write bench_probe_<device>.json."""
-    from dcgan_lib import probes, svm  # deferred: both import sklearn
+    from dcgan_lib import svm  # deferred: it imports sklearn
 
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     load_before = load_average()
@@ -66,7 +66,7 @@ def bench_probe(cfg: ProbeBenchConfig, profile: str, device: torch.device | None
             feats = features.extract_parts(d, {"train": train.images, "test": test.images}, fcfg,
                                            bn_images=train.images, device=device)
         n_fit = len(train) if cfg.svm_train is None else min(cfg.svm_train, len(train))
-        idx = probes.class_balanced_draw(train.labels, n_fit - n_fit % 10, np.random.default_rng(cfg.seed))
+        idx = probe_data.class_balanced_draw(train.labels, n_fit - n_fit % 10, np.random.default_rng(cfg.seed))
         with results.stopwatch() as t_std:
             x_fit, x_test = svm.standardize(np.asarray(feats["train"].x[idx]), feats["test"].x)
         fits = {}

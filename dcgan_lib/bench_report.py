@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 
 from dcgan_lib import flops, results
-from dcgan_lib.bench import ABLATION_MEANING, TARGETS, BenchConfig, bf16_peak, paired_ratio, training_metrics
+from dcgan_lib.bench import TARGETS, bf16_peak, paired_ratio, training_metrics
+from dcgan_lib.bench_loops import ABLATION_MEANING, BenchConfig
 from dcgan_lib.bench_probe import ProbeBenchConfig, bench_probe
 
 # ---- the one-command GPU check (issue 13) ------------------------------------------------------

@@ -3,7 +3,7 @@
 Whatever dcgan_lib.datasets reads (a mirror archive or an official release), its items are decoded ONCE
 into a uint8 array at the training size (min-resize + centre crop) under data/cache/; training slices
 batches from that array and scales them to [-1, 1] on the fly (to_float). Decoding is kept apart from the
-registry, so adding a dataset touches only dcgan_lib.datasets and changing the preprocessing only this module.
+registry, so adding a dataset touches only dcgan_lib.registry and changing the preprocessing only this module.
 Bad files never crash a run: they are skipped, counted and listed.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 from PIL import Image, ImageFile
 from tqdm.auto import tqdm
 
-from dcgan_lib import datasets
+from dcgan_lib import archives, datasets, registry
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, never a half-grey image
 
@@ -120,13 +120,13 @@ def _decode_job(args: tuple[object, int]) -> np.ndarray | str:
         return str(err)
 
 
-def _decoded(items: Iterator[datasets.Item], size: int, workers: int) -> Iterator[tuple[str, np.ndarray | str, int]]:
+def _decoded(items: Iterator[archives.Item], size: int, workers: int) -> Iterator[tuple[str, np.ndarray | str, int]]:
     """Decode items in order, in worker processes when there are several cores."""
     if workers <= 1:
         for item_id, payload, label in items:
             yield item_id, _decode_job((payload, size)), label
         return
-    chunk: list[datasets.Item] = []
+    chunk: list[archives.Item] = []
     with ProcessPoolExecutor(workers) as pool:
         def flush():
             results = pool.map(_decode_job, [(p, size) for _, p, _ in chunk], chunksize=64)
@@ -152,7 +152,7 @@ def prepare(name: str, size: int, split: str = "train", limit: int | None = None
 
     `limit` takes an evenly spaced subset. Bad files are skipped, counted and listed in `info`.
     """
-    spec = datasets.get_spec(name)
+    spec = registry.get_spec(name)
     if split not in spec.splits:
         raise ValueError(f"{name} has splits {', '.join(spec.splits)}, not {split!r}")
     source = datasets.find_source(name)
@@ -179,7 +179,7 @@ def prepare(name: str, size: int, split: str = "train", limit: int | None = None
 def _folder_fingerprint(folder: Path) -> str:
     """A digest of a folder's file names, sizes and modification times: a changed folder is re-decoded."""
     digest = hashlib.sha256()
-    for p in datasets.folder_files(folder):
+    for p in archives.folder_files(folder):
         st = p.stat()
         digest.update(f"{p.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return digest.hexdigest()

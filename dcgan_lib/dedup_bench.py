@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from dcgan_lib import dedup, results
+from dcgan_lib import data, datasets, dedup, dedup_robust, results
 from dcgan_lib.dedup import (
     KINDS,
     ROBUST_GOALS,
@@ -30,12 +30,11 @@ from dcgan_lib.dedup import (
     file_hash,
     group_exact,
     group_within,
-    groups_document,
     groups_from_labels,
-    hash_dataset,
     hash_images,
     pair_scores,
 )
+from dcgan_lib.dedup_scan import groups_document, hash_dataset
 
 # ---------------------------------------------------------------- planted-duplicate benchmark
 
@@ -119,8 +118,6 @@ def methods(cfg: DedupConfig) -> tuple[str, ...]:
 
 def build_benchmark(cfg: DedupConfig, seed: int = 0) -> tuple[Benchmark, dict[str, list[bytes]]]:
     """Pick distinct images and plant one copy of each kind for a random subset (Paper §4.1)."""
-    from dcgan_lib import data
-
     raws, sources = [], []
     for name, split, stride, count in cfg.bench_sets:
         for n, (_, raw) in zip(range(stride * count), dedup._raw(name, split)):
@@ -271,8 +268,6 @@ class RobustBenchmark:
 def build_robust(cfg: DedupConfig, sets: tuple, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
     """Distinct images of `sets` (name, split, stride, count[, offset]) and a copy of every ROBUST_KINDS kind
     for a random subset of them: uint8 images, truth, kind index and file bytes (all in one order)."""
-    from dcgan_lib import data
-
     raws = [raw for entry in sets for _, raw in dedup.bench_items(*entry)]
     if not raws:
         raise ValueError(f"no images in the benchmark sets {sets}; fetch them with `python -m dcgan_lib data fetch`")
@@ -308,12 +303,12 @@ def run_robust_benchmark(model: HashAutoencoder, cfg: DedupConfig, seed: int = 0
         rb.labels[method] = group_within(keys, r)[0]
         rb.seconds[method] = time.perf_counter() - t
     t = time.perf_counter()
-    probes = dedup.probe_keys(model, images, dedup.probe_boxes(cfg))
-    grey = dedup.grey_thumbs(images)
+    probes = dedup_robust.probe_keys(model, images, dedup_robust.probe_boxes(cfg))
+    grey = dedup_robust.grey_thumbs(images)
     rb.seconds["probe hashing"] = time.perf_counter() - t
     for method, ncc in ((unchecked, -2.0), (ours, cfg.robust_ncc)):
         t = time.perf_counter()
-        rb.labels[method], rb.stats[method] = dedup.robust_groups(probes, grey, cfg, min_ncc=ncc)
+        rb.labels[method], rb.stats[method] = dedup_robust.robust_groups(probes, grey, cfg, min_ncc=ncc)
         rb.seconds[method] = time.perf_counter() - t + rb.seconds["probe hashing"]
     return rb
 
@@ -389,8 +384,6 @@ def save_benchmark(bench: Benchmark, cfg: DedupConfig, profile: str, seed: int, 
     md = out_dir / "dedup_precision_recall.md"
     md.parent.mkdir(parents=True, exist_ok=True)
     md.write_text(text)
-    from dcgan_lib import datasets  # provenance of the benchmark's source archives
-
     sources_info = [{**datasets.describe(name), "split": split, "every": stride, "images": count}
                     for name, split, stride, count in cfg.bench_sets]
     if robust:
@@ -454,8 +447,6 @@ def scan(model: HashAutoencoder, dataset: str, cfg: DedupConfig, out_dir: Path |
 def group_images(dataset: str, groups: list[list], n_groups: int = 8, max_per_group: int = 4,
                  size: int = 32) -> tuple[np.ndarray, int]:
     """Members of the first groups for a gallery: uint8 (n_groups * k, size, size, 3), blank-padded, and k."""
-    from dcgan_lib import data
-
     chosen = [g[:max_per_group] for g in groups[:n_groups]]
     per_group = max((len(g) for g in chosen), default=0)
     wanted = {str(i) for g in chosen for i in g}
@@ -473,8 +464,6 @@ def group_images(dataset: str, groups: list[list], n_groups: int = 8, max_per_gr
 def save_scans(scans: list[dict], cfg: DedupConfig, profile: str, seed: int, model_info: dict,
                out_dir: Path | None = None) -> Path:
     """Record how many duplicates each scanned dataset holds and how fast hashing ran (Paper §4.1)."""
-    from dcgan_lib import datasets
-
     metrics = {s["dataset"]: {k: v for k, v in s.items() if k != "groups"} for s in scans}
     largest = max(scans, key=lambda s: s["images"])
     return results.write_record(

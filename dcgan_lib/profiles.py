@@ -13,7 +13,7 @@ dedup.DedupConfig, fid.Budget); a profile holds their values, and `probes.settin
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -53,10 +53,15 @@ class Profile:
     scratch: str | None = None  # a folder under the project for everything this profile writes (None: figures/
     #                             and the data root: real results)
     seed: int = 0
+    widths: dict[tuple[str, str], float] = field(default_factory=dict)  # `width` overridden per (dataset, variant)
 
     def dataset(self, paper_name: str) -> str:
         """The dataset this profile trains on where the paper used `paper_name` (a stand-in without paper_data)."""
         return paper_name if self.paper_data else STAND_INS.get(paper_name, paper_name)
+
+    def width_of(self, dataset: str, variant: str) -> float:
+        """The width multiplier of `variant` trained on `dataset` at this profile."""
+        return self.widths.get((dataset, variant), self.width)
 
     def epochs_of(self, dataset: str, variant: str) -> int:
         """Passes over `dataset` when training `variant` at this profile."""

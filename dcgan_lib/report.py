@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 from dcgan_lib import results
+from dcgan_lib.course import LESSONS
 from dcgan_lib.results import ROOT
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -15,8 +16,6 @@ MAP_START, MAP_END = "<!-- course:start -->", "<!-- course:end -->"
 
 def course_markdown() -> str:
     """The course map table from dcgan_lib.course."""
-    from dcgan_lib.course import LESSONS
-
     rows = [f"| [{x.stem}](notebooks/{x.stem}.ipynb) | {x.paper} | {x.makes} |" for x in LESSONS]
     return "\n".join(["| notebook | paper | makes |", "|---|---|---|", *rows]) + "\n"
 

@@ -111,7 +111,7 @@ def write_record(stem: str | Path, *, name: str, profile: str, metrics: dict[str
 
 def _bases() -> list[tuple[str, str]]:
     """(absolute prefix, label) pairs, project first: the places a record's paths are written relative to."""
-    from dcgan_lib.datasets import data_root, mirror_root
+    from dcgan_lib.datasets import data_root, mirror_root  # deferred: datasets imports results (ROOT), a cycle
 
     places = [(ROOT, ""), (data_root(), "$DCGAN_DATA"), (mirror_root(), "$DCGAN_MIRROR"), (Path.home(), "~")]
     out = []

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dcgan_lib import data, fid, nets, profiles, runs
+from dcgan_lib import data, dedup_scan, fid, nets, profiles, runs
 from dcgan_lib.plots import to_uint8
 from dcgan_lib.train import TrainConfig, Trainer
 
@@ -26,9 +26,7 @@ def load_training_images(dataset: str, variant: str, profile: str, dedup: str | 
     size = nets.get_config(variant).image_size
     images = data.prepare(dataset, size, split=split, limit=prof.max_images)
     if dedup is not None:
-        from dcgan_lib import dedup as dedup_mod
-
-        keep = dedup_mod.keep_mask(json.loads(Path(dedup).read_text()), images.ids)
+        keep = dedup_scan.keep_mask(json.loads(Path(dedup).read_text()), images.ids)
         images = data.ImageSet(images.images[keep], None if images.labels is None else images.labels[keep],
                                [i for i, k in zip(images.ids, keep, strict=True) if k],
                                {**images.info, "dedup": str(dedup), "removed": int((~keep).sum())})
@@ -45,7 +43,7 @@ def plan(dataset: str, variant: str, profile: str, n_images: int, steps: int | N
         steps = max(1, epochs * (n_images // batch))
         if prof.max_steps is not None:
             steps = min(steps, prof.max_steps)
-    cfg = TrainConfig(variant=variant, width=prof.width, batch_size=batch, steps=steps,
+    cfg = TrainConfig(variant=variant, width=prof.width_of(dataset, variant), batch_size=batch, steps=steps,
                       checkpoint_every=prof.checkpoint_every, log_every=prof.log_every, seed=prof.seed)
     if variant == "svhn32":  # authors' SVHN script: lr 5e-4, batch 64 (and Gaussian z, in the variant)
         cfg = replace(cfg, lr=5e-4, batch_size=min(64, n_images))

@@ -12,9 +12,10 @@ import csv
 import time
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 
-from dcgan_lib import data, fid, profiles, results, runs, store
+from dcgan_lib import data, fid, results, runs, store
 
 
 def steps_per_epoch(record: dict) -> int:
@@ -39,18 +40,14 @@ def summary(folder: str | Path) -> dict:
             "fid_samples": m.get("quality", {}).get("n"), "fid_real_images": m.get("quality", {}).get("n_real")}
 
 
-def provenance(images) -> dict:
-    """Where a data.ImageSet came from, for records: dataset, split, source, path, checksum, count."""
-    return {k: images.info.get(k) for k in ("dataset", "split", "source", "path", "sha256", "n", "bad")}
+LOSS_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
 
 
-def write_record(stem: str, *, name: str, profile: str, folder: str | Path, metrics: dict,
-                 paper: dict | None = None, data: dict | None = None, seed: int | None = None,
-                 wall_s: float | None = None, device=None, **extra) -> Path:
-    """results.write_record for a figure made from a trained model, with the run's training summary."""
-    return results.write_record(stem, name=name, profile=profiles.resolve_name(profile), metrics=metrics,
-                                paper=paper, data=data, seed=seed, wall_s=wall_s, device=device,
-                                training=summary(folder), **extra)
+def loss_summary(rows: list[dict]) -> dict:
+    """The last logged losses and D outputs, and their means over the last 10% of the log points."""
+    tail = rows[-max(1, len(rows) // 10):]
+    return {"final": {k: rows[-1][k] for k in LOSS_KEYS},
+            "mean_last_10pct": {k: sum(r[k] for r in tail) / len(tail) for k in LOSS_KEYS}}
 
 
 def wall_at_epoch(rows: list[dict], epoch: int, per_epoch: int) -> float | None:
@@ -76,8 +73,6 @@ def training_figure(rows: list[dict], per_epoch: int, title: str = "", window: i
                     marks: tuple[int, ...] = (), quality: list[dict] | None = None):
     """Panels over epochs: D and G losses; D(x) and D(G(z)); with `quality` (quality_curve's rows) a third,
     KID (left axis, with its std over subsets) and FID (right axis). Vertical lines at `marks` (epochs)."""
-    import matplotlib.pyplot as plt
-
     if not rows:
         raise ValueError("the training log is empty: train the model first")
     x = np.array([r["step"] for r in rows]) / per_epoch  # fractional epochs

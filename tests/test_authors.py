@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dcgan_lib import authors, data, datasets, features, nets
+from dcgan_lib import archives, authors, authors_releases, data, datasets, features, nets, registry
 
 # --- the reference: Theano semantics in NumPy (float64) -------------------------------------------
 
@@ -153,12 +153,12 @@ def test_missing_array_names_the_file_and_the_fix(tmp_path, svhn_folder):
 
 
 def test_mirror_archive_is_a_pinned_registry_entry():
-    spec = datasets.get_spec("authors_svhn")
-    assert spec.sha256 == datasets.sha256_of(datasets.mirror_root() / spec.archive)
-    release = datasets.RELEASES["authors_svhn"]
+    spec = registry.get_spec("authors_svhn")
+    assert spec.sha256 == archives.sha256_of(datasets.mirror_root() / spec.archive)
+    release = authors_releases.RELEASES["authors_svhn"]
     folder = authors.model_folder("authors_svhn")
     for file, sha in release.files.items():  # every file of the release is pinned and matches
-        assert sha is not None and datasets.sha256_of(folder / file) == sha, file
+        assert sha is not None and archives.sha256_of(folder / file) == sha, file
 
 
 def test_official_fetch_downloads_every_file_at_the_pinned_commit(tmp_path, monkeypatch, svhn_folder):
@@ -168,9 +168,9 @@ def test_official_fetch_downloads_every_file_at_the_pinned_commit(tmp_path, monk
         urls.append(url)
         shutil.copy(svhn_folder / url.rsplit("/", 1)[1], target)
 
-    monkeypatch.setattr(datasets.urllib.request, "urlretrieve", fake_urlretrieve)
-    datasets._release_fetch("authors_svhn")(tmp_path)
-    assert len(urls) == 20 and all(datasets.AUTHORS_COMMIT in u and "/models/svhn_unsup" in u for u in urls)
+    monkeypatch.setattr(authors_releases.urllib.request, "urlretrieve", fake_urlretrieve)
+    authors_releases.release_fetch("authors_svhn")(tmp_path)
+    assert len(urls) == 20 and all(authors_releases.AUTHORS_COMMIT in u and "/models/svhn_unsup" in u for u in urls)
     g, d = authors.load_svhn(tmp_path)
     assert isinstance(g, nets.Generator) and isinstance(d, nets.Discriminator)
     # a tampered download is refused, not used
@@ -180,9 +180,9 @@ def test_official_fetch_downloads_every_file_at_the_pinned_commit(tmp_path, monk
         (tmp_path / "x").write_bytes(b"tampered")
         shutil.copy(tmp_path / "x", target)
 
-    monkeypatch.setattr(datasets.urllib.request, "urlretrieve", bad_urlretrieve)
-    with pytest.raises(datasets.ChecksumMismatch):
-        datasets._release_fetch("authors_svhn")(tmp_path)
+    monkeypatch.setattr(authors_releases.urllib.request, "urlretrieve", bad_urlretrieve)
+    with pytest.raises(archives.ChecksumMismatch):
+        authors_releases.release_fetch("authors_svhn")(tmp_path)
 
 
 # --- D: kernel flips, epsilon, train-set BatchNorm statistics ---------------------------------------

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from dcgan_lib import baselines, nets, probes
+from dcgan_lib import baselines, nets, probe_data
 
 
 @pytest.fixture(autouse=True)
@@ -15,7 +15,7 @@ def test_knn_over_draws_beats_chance_on_separable_images():
     rng = np.random.default_rng(0)
     y = np.arange(300) % 3
     imgs = np.clip(y[:, None, None, None] * 100 + rng.normal(0, 20, (300, 8, 8, 3)), 0, 255).astype(np.uint8)
-    draws = [probes.class_balanced_draw(y[:150], 30, rng) for _ in range(2)]
+    draws = [probe_data.class_balanced_draw(y[:150], 30, rng) for _ in range(2)]
     res = baselines.knn_over_draws(imgs[:150], y[:150], imgs[150:200], y[150:200], imgs[200:], y[200:], draws)
     assert res["test_error"] < 0.1 and len(res["k"]) == 2
 

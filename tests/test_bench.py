@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan_lib import bench, bench_report, data, results, train
+from dcgan_lib import bench, bench_loops, bench_quality, bench_report, data, results, train
 from dcgan_lib.cli import main
 from dcgan_lib.train import TrainConfig, Trainer
 
@@ -39,7 +39,7 @@ def test_windows_alternate_between_loops_and_drain_prefetch():
     calls = []
     a, b = Sleeper("a", 0.001, calls), Sleeper("b", 0.001, calls)
     b.prefetched = 4  # like the reference's DataLoader: 4 ready batches are drained untimed
-    cfg = bench.BenchConfig(seconds=0.02, windows=3, warmup_steps=1, batch_size=2)
+    cfg = bench_loops.BenchConfig(seconds=0.02, windows=3, warmup_steps=1, batch_size=2)
     rates = bench.interleaved([a, b], cfg, torch.device("cpu"), progress=False)
     assert {k: len(v) for k, v in rates.items()} == {"a": 3, "b": 3}
     runs = [calls[0]]  # collapse consecutive calls: one entry per window
@@ -71,26 +71,26 @@ def png_folder(tmp_path):
 
 def test_both_loops_see_the_same_images(tmp_path, png_folder, monkeypatch):
     monkeypatch.setenv("DCGAN_DATA", str(tmp_path / "data"))
-    files, images, source = bench.prepare_files(f"folder:{png_folder}", 10, 32, tmp_path / "bench")
+    files, images, source = bench_loops.prepare_files(f"folder:{png_folder}", 10, 32, tmp_path / "bench")
     assert images.shape == (10, 32, 32, 3) and images.dtype == np.uint8
     assert len(list((files / "images").iterdir())) == 10  # the broken file is skipped by both loops
-    cfg = bench.BenchConfig(variant="imagenet32", width=1 / 16, batch_size=4, workers=0)
-    ref = bench.Reference(cfg, files, torch.device("cpu"))
+    cfg = bench_loops.BenchConfig(variant="imagenet32", width=1 / 16, batch_size=4, workers=0)
+    ref = bench_loops.Reference(cfg, files, torch.device("cpu"))
     for i in (0, 9):  # ImageFolder sorts files by name, the order they were written in
         x_ref = ref.loader.dataset[i][0]  # 3 x H x W in [-1, 1]
         x_ours = data.to_float(np.array(images[i:i + 1]))[0]
         assert torch.allclose(x_ref, x_ours, atol=1e-5)
     with pytest.raises(ValueError, match="smaller --files"):
-        bench.prepare_files(f"folder:{png_folder}", 50, 32, tmp_path / "bench2")
+        bench_loops.prepare_files(f"folder:{png_folder}", 50, 32, tmp_path / "bench2")
 
 
 def test_reference_runs_the_same_nets_without_the_fast_path(tmp_path, png_folder, monkeypatch):
     monkeypatch.setenv("DCGAN_DATA", str(tmp_path / "data"))
-    files, images, _ = bench.prepare_files(f"folder:{png_folder}", 8, 32, tmp_path / "bench")
-    cfg = bench.BenchConfig(variant="imagenet32", width=1 / 16, batch_size=4, workers=0)
-    ref = bench.Reference(cfg, files, torch.device("cpu"))
-    ours = bench.Ours("ours", bench.ours_specs(cfg, torch.device("cpu"))["ours"], images, tmp_path / "o",
-                      torch.device("cpu"))
+    files, images, _ = bench_loops.prepare_files(f"folder:{png_folder}", 8, 32, tmp_path / "bench")
+    cfg = bench_loops.BenchConfig(variant="imagenet32", width=1 / 16, batch_size=4, workers=0)
+    ref = bench_loops.Reference(cfg, files, torch.device("cpu"))
+    ours = bench_loops.Ours("ours", bench_loops.ours_specs(cfg, torch.device("cpu"))["ours"], images,
+                            tmp_path / "o", torch.device("cpu"))
     for mine, theirs in ((ours.trainer.G, ref.G), (ours.trainer.D, ref.D)):
         assert [p.shape for p in mine.parameters()] == [p.shape for p in theirs.parameters()]
     conv = ref.D.blocks[1][0].weight
@@ -107,20 +107,20 @@ def test_reference_runs_the_same_nets_without_the_fast_path(tmp_path, png_folder
 
 def test_ablations_switch_one_choice_off_each_at_fp32(monkeypatch):
     cpu = torch.device("cpu")
-    monkeypatch.setattr(bench, "fast_cpu_bf16", lambda: True)
+    monkeypatch.setattr(bench_loops, "fast_cpu_bf16", lambda: True)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
-    specs = bench.ours_specs(bench.BenchConfig(compile=True), cpu)
+    specs = bench_loops.ours_specs(bench_loops.BenchConfig(compile=True), cpu)
     base = specs["ours"]
     assert not base.config.amp  # the headline is fp32 against the fp32 reference
     assert base.config.channels_last and base.config.fused_adam and not base.config.compile
     assert base.array_batches and not base.host_sync and not base.d_grads_in_g_step and base.threads is None
     changed = {}
-    for flag in bench.ABLATIONS:
+    for flag in bench_loops.ABLATIONS:
         spec = specs[f"ours without {flag}"]
         assert not spec.config.amp and spec.numerics == "fp32"
         diff = {k for k in ("array_batches", "host_sync", "d_grads_in_g_step", "threads") if getattr(spec, k) !=
                 getattr(base, k)}
-        diff |= {k for k in bench.CONFIG_FLAGS if getattr(spec.config, k) != getattr(base.config, k)}
+        diff |= {k for k in bench_loops.CONFIG_FLAGS if getattr(spec.config, k) != getattr(base.config, k)}
         assert len(diff) == 1, (flag, diff)  # exactly one choice off
         changed[flag] = diff.pop()
     assert changed["all_threads"] == "threads" and specs["ours without all_threads"].threads == 1
@@ -128,24 +128,25 @@ def test_ablations_switch_one_choice_off_each_at_fp32(monkeypatch):
     assert not (off.config.channels_last or off.config.fused_adam or off.array_batches) and off.host_sync
     assert specs["ours + compile"].config.compile
     assert specs["ours bf16"].config.amp and specs["ours bf16"].numerics == "bf16"
-    monkeypatch.setattr(bench, "fast_cpu_bf16", lambda: False)
+    monkeypatch.setattr(bench_loops, "fast_cpu_bf16", lambda: False)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
-    specs = bench.ours_specs(bench.BenchConfig(), cpu)
+    specs = bench_loops.ours_specs(bench_loops.BenchConfig(), cpu)
     assert "ours bf16" not in specs  # no AMX: the Trainer runs no bf16 here, so no bf16 row
     assert "ours without all_threads" not in specs  # one thread already
     with pytest.raises(ValueError, match="unknown ablation"):
-        bench.ours_specs(bench.BenchConfig(ablations=("tf32",)), cpu)
+        bench_loops.ours_specs(bench_loops.BenchConfig(ablations=("tf32",)), cpu)
 
 
 def test_ablation_wrappers_change_what_they_say(tmp_path, png_folder, monkeypatch):
     monkeypatch.setenv("DCGAN_DATA", str(tmp_path / "data"))
-    files, images, _ = bench.prepare_files(f"folder:{png_folder}", 8, 32, tmp_path / "bench")
-    cfg = bench.BenchConfig(variant="imagenet32", width=1 / 16, batch_size=4, workers=0)
+    files, images, _ = bench_loops.prepare_files(f"folder:{png_folder}", 8, 32, tmp_path / "bench")
+    cfg = bench_loops.BenchConfig(variant="imagenet32", width=1 / 16, batch_size=4, workers=0)
     cpu = torch.device("cpu")
-    base = bench.ours_specs(cfg, cpu)["ours"]
+    base = bench_loops.ours_specs(cfg, cpu)["ours"]
     import dataclasses
     files_spec = dataclasses.replace(base, array_batches=False, d_grads_in_g_step=True, host_sync=True)
-    ours = bench.Ours("o", files_spec, images, tmp_path / "o", cpu, loader=bench.file_loader(cfg, files, 32))
+    ours = bench_loops.Ours("o", files_spec, images, tmp_path / "o", cpu,
+                            loader=bench_loops.file_loader(cfg, files, 32))
     seen = []
     ours.trainer.D.register_full_backward_hook(lambda m, gi, go: seen.append(m.classify.weight.requires_grad))
     synced = []
@@ -156,13 +157,13 @@ def test_ablation_wrappers_change_what_they_say(tmp_path, png_folder, monkeypatc
     ours.step()
     assert seen[-1] is True  # D kept its weight gradients through the G step, as the reference does
     assert synced == [1]  # one read-back per step
-    plain = bench.Ours("p", base, images, tmp_path / "p", cpu)
+    plain = bench_loops.Ours("p", base, images, tmp_path / "p", cpu)
     seen_plain = []
     plain.trainer.D.register_full_backward_hook(lambda m, gi, go: seen_plain.append(m.classify.weight.requires_grad))
     plain.step()
     assert seen_plain[-1] is False  # the fast path switches them off
     with pytest.raises(ValueError, match="file loader"):
-        bench.Ours("x", files_spec, images, tmp_path / "x", cpu)
+        bench_loops.Ours("x", files_spec, images, tmp_path / "x", cpu)
     ours.close()
 
 
@@ -176,7 +177,7 @@ def test_loop_threads_apply_only_inside_its_windows():
     before = torch.get_num_threads()
     a, b = Counting("a", 0, []), Counting("b", 0, [])
     b.threads = 1 if before > 1 else 2
-    bench.interleaved([a, b], bench.BenchConfig(seconds=0.01, windows=2, warmup_steps=1), torch.device("cpu"),
+    bench.interleaved([a, b], bench_loops.BenchConfig(seconds=0.01, windows=2, warmup_steps=1), torch.device("cpu"),
                       progress=False)
     assert {n for name, n in calls if name == "a"} == {before}
     assert {n for name, n in calls if name == "b"} == {b.threads}
@@ -185,22 +186,22 @@ def test_loop_threads_apply_only_inside_its_windows():
 
 def test_compare_curves_flags_bf16_drift_beyond_seed_spread():
     rng = np.random.default_rng(0)
-    fp32 = {m: list(rng.normal(1.0, 0.1, 50)) for m in bench.QUALITY_METRICS}
+    fp32 = {m: list(rng.normal(1.0, 0.1, 50)) for m in bench_quality.QUALITY_METRICS}
     seed1 = {m: [x + 0.05 for x in v] for m, v in fp32.items()}  # another seed: 0.05 apart
     close = {m: [x + 0.01 for x in v] for m, v in fp32.items()}
-    res = bench.compare_curves({"fp32": fp32, "bf16": close, "fp32, seed + 1": seed1})
+    res = bench_quality.compare_curves({"fp32": fp32, "bf16": close, "fp32, seed + 1": seed1})
     assert res["passed"] and res["metrics"]["loss_g"]["bf16_gap"] == pytest.approx(0.01, abs=1e-3)
     assert res["metrics"]["d_real"]["tolerance"] == pytest.approx(0.075, abs=1e-3)  # 1.5 x the seed gap
     drifted = {m: [x + (0.5 if i >= 40 else 0.0) for i, x in enumerate(v)] for m, v in fp32.items()}
-    res = bench.compare_curves({"fp32": fp32, "bf16": drifted, "fp32, seed + 1": seed1})
+    res = bench_quality.compare_curves({"fp32": fp32, "bf16": drifted, "fp32, seed + 1": seed1})
     assert not res["passed"] and not res["metrics"]["loss_d"]["ok"]  # the last block drifted
 
 
 def test_bf16_quality_really_trains_bf16_on_cpu(tmp_path):
     images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
-    res = bench.bf16_quality("imagenet32", 1 / 16, 4, images, 2, torch.device("cpu"), tmp_path, blocks=2)
+    res = bench_quality.bf16_quality("imagenet32", 1 / 16, 4, images, 2, torch.device("cpu"), tmp_path, blocks=2)
     means = res["block_means"]
-    assert res["forced_on_cpu"] and res["steps"] == 2 and set(res["metrics"]) == set(bench.QUALITY_METRICS)
+    assert res["forced_on_cpu"] and res["steps"] == 2 and set(res["metrics"]) == set(bench_quality.QUALITY_METRICS)
     assert means["bf16"] != means["fp32"]  # autocast was on: bf16 rounding moved the curves
     assert means["fp32, seed + 1"] != means["fp32"]
     assert res["passed"] == all(r["ok"] for r in res["metrics"].values())
@@ -213,13 +214,13 @@ def test_bf16_quality_scores_or_saves_samples_of_each_run(tmp_path, monkeypatch)
     images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
     monkeypatch.setattr(fid, "features", lambda x, *a, **k: np.random.default_rng(len(x)).normal(
         size=(len(x), 8)) + x.reshape(len(x), -1)[:, :8] / 255)  # cheap stand-in: the wiring is tested here
-    res = bench.bf16_quality("imagenet32", 1 / 16, 4, images, 2, torch.device("cpu"), tmp_path / "a", blocks=2,
-                             fid_samples=6)
+    res = bench_quality.bf16_quality("imagenet32", 1 / 16, 4, images, 2, torch.device("cpu"), tmp_path / "a",
+                                     blocks=2, fid_samples=6)
     assert set(res["fid"]["by_run"]) == {"fp32", "bf16", "fp32, seed + 1"} and res["fid"]["n"] == 6
     assert all(v["fid"] > 0 for v in res["fid"]["by_run"].values())
     monkeypatch.setattr(fid, "available", lambda: False)
-    res = bench.bf16_quality("imagenet32", 1 / 16, 4, images, 2, torch.device("cpu"), tmp_path / "b", blocks=2,
-                             fid_samples=6, samples_dir=tmp_path / "s")
+    res = bench_quality.bf16_quality("imagenet32", 1 / 16, 4, images, 2, torch.device("cpu"), tmp_path / "b",
+                                     blocks=2, fid_samples=6, samples_dir=tmp_path / "s")
     assert "deferred" in res["fid"] and len(res["fid"]["files"]) == 3
     for name in res["fid"]["files"].values():
         with np.load(tmp_path / "s" / name) as f:

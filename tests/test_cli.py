@@ -69,14 +69,14 @@ def test_store_trains_a_missing_model_once_and_serves_it(tmp_path, monkeypatch):
 
 
 def test_fetch_with_a_bad_checksum_exits_non_zero_naming_the_file(tmp_path, monkeypatch, capsys):
-    from dcgan_lib import datasets
+    from dcgan_lib import registry
 
     monkeypatch.setenv("DCGAN_DATA", str(tmp_path))
-    monkeypatch.setattr(datasets, "_download", lambda url, folder, name: (folder / name).write_bytes(b"junk")
+    monkeypatch.setattr(registry, "_download", lambda url, folder, name: (folder / name).write_bytes(b"junk")
                         and folder / name)
     assert main(["data", "fetch", "tiny_imagenet", "--official"]) == 1
     err = capsys.readouterr().err
-    assert "tiny-imagenet-200.zip" in err and f"expected the published {datasets.TINY_IMAGENET_MD5}" in err
+    assert "tiny-imagenet-200.zip" in err and f"expected the published {registry.TINY_IMAGENET_MD5}" in err
     assert not (tmp_path / "official" / "tiny_imagenet" / "tiny-imagenet-200.zip").exists()
 
 
@@ -91,3 +91,20 @@ def test_probe_authors_without_the_files_names_how_to_get_them(tmp_path, monkeyp
     code = main(["probe", "svhn", "--authors", "--profile", "smoke"])
     assert code != 0
     assert "Newmu/dcgan_code" in capsys.readouterr().err
+
+
+def test_course_runs_the_chosen_notebooks_and_names_unknown_ones(tmp_path, monkeypatch, capsys):
+    from dcgan_lib.cli import course_cmd
+
+    ran = []
+    monkeypatch.setattr(course_cmd.results, "ROOT", tmp_path)
+    monkeypatch.setattr(course_cmd.papermill, "execute_notebook",
+                        lambda src, out, parameters, progress_bar: ran.append((src.name, parameters)))
+    assert main(["course", "--profile", "smoke", "--only", "1", "03_train_bedrooms"]) == 0
+    assert ran == [("01_architecture.ipynb", {"profile": "smoke"}), ("03_train_bedrooms.ipynb", {"profile": "smoke"})]
+    assert not list(tmp_path.rglob("course_*.json"))  # only a full run is recorded
+    assert main(["course", "--profile", "smoke"]) == 0
+    assert len(ran) == 2 + len(course_cmd.LESSONS)
+    record = json.loads(next(tmp_path.rglob("course_smoke.json")).read_text())
+    assert list(record["metrics"]["notebook_wall_s"]) == [lesson.stem for lesson in course_cmd.LESSONS]
+    assert main(["course", "--only", "99"]) == 2 and "no notebook 99" in capsys.readouterr().err

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan_lib import data, datasets
+from dcgan_lib import archives, data, datasets, registry
 from dcgan_lib.train import BatchSampler
 
 
@@ -112,13 +112,13 @@ def test_lsun_lmdb(data_dir, tmp_path, monkeypatch):
 
 
 def test_missing_dataset_names_the_fetch_command(data_dir):
-    with pytest.raises(datasets.DatasetMissing, match="python -m dcgan_lib data fetch celeba"):
+    with pytest.raises(registry.DatasetMissing, match="python -m dcgan_lib data fetch celeba"):
         data.prepare("celeba", 64)
 
 
 def test_unknown_dataset_lists_valid_names():
     with pytest.raises(ValueError, match="tiny_imagenet"):
-        datasets.get_spec("mnist")
+        registry.get_spec("mnist")
 
 
 def test_checksum_mismatch_stops_and_copies_nothing(data_dir, tmp_path, monkeypatch):
@@ -126,7 +126,7 @@ def test_checksum_mismatch_stops_and_copies_nothing(data_dir, tmp_path, monkeypa
     mirror.mkdir()
     (mirror / "celeba-10k.tar.gz").write_bytes(b"not the real archive")
     monkeypatch.setenv("DCGAN_MIRROR", str(mirror))
-    with pytest.raises(datasets.ChecksumMismatch, match="expected ba2e6311"):
+    with pytest.raises(archives.ChecksumMismatch, match="expected ba2e6311"):
         datasets.fetch("celeba")
     assert not (data_dir / "archives" / "celeba-10k.tar.gz").exists()
 
@@ -185,8 +185,8 @@ def test_mirror_svhn_labels_follow_labels_csv(data_dir, tmp_path, monkeypatch):
 
     archive, labels, pixels = make_svhn_mirror(tmp_path / "mirror")
     monkeypatch.setenv("DCGAN_MIRROR", str(archive.parent))
-    monkeypatch.setitem(datasets.DATASETS, "svhn",
-                        replace(datasets.DATASETS["svhn"], sha256=datasets.sha256_of(archive)))
+    monkeypatch.setitem(registry.DATASETS, "svhn",
+                        replace(registry.DATASETS["svhn"], sha256=archives.sha256_of(archive)))
     images = data.prepare("svhn", 32, "test", limit=7, progress=False)
     assert images.info["source"] == "mirror" and len(images) == 7
     assert (data_dir / "archives" / "svhn-mirror.tar.gz").read_bytes() == archive.read_bytes()  # copied, verified

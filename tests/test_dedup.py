@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan_lib import dedup, dedup_bench
+from dcgan_lib import dedup, dedup_bench, dedup_robust, dedup_scan
 
 SMALL = replace(dedup.config_for("smoke"), epochs=3, batch_size=32, bench_copies=12,
                 bench_sets=(("synthetic", "test", 1, 60),))
@@ -73,7 +73,7 @@ def test_hash_is_active_relus_packed_in_bit_order():
 def test_streamed_hashing_matches_whole_array_and_keeps_ids():
     model, images = random_model(), random_images(50)
     batches = [([f"img{i}" for i in range(s, min(s + 16, 50))], images[s:s + 16]) for s in range(0, 50, 16)]
-    hashed = dedup.hash_batches(model, iter(batches), "synthetic")
+    hashed = dedup_scan.hash_batches(model, iter(batches), "synthetic")
     np.testing.assert_array_equal(hashed.keys, dedup.hash_images(model, images))
     assert hashed.ids == [f"img{i}" for i in range(50)]
     assert hashed.images_per_s > 0
@@ -172,14 +172,15 @@ def test_pair_scores_counts_pairs():
 def test_robust_groups_document_needs_probes():
     model, images = random_model(), random_images(8)
     images[7] = np.roll(images[2], 2, axis=1)
-    plain = dedup.hash_batches(model, [(list(range(8)), images)], "synthetic")
+    plain = dedup_scan.hash_batches(model, [(list(range(8)), images)], "synthetic")
     with pytest.raises(ValueError, match="probe=True"):
-        dedup.groups_document(plain, 6, robust=True, cfg=SMALL)
-    probed = dedup.hash_batches(model, [(list(range(5)), images[:5]), (list(range(5, 8)), images[5:])], "synthetic",
-                                probe=True)
+        dedup_scan.groups_document(plain, 6, robust=True, cfg=SMALL)
+    probed = dedup_scan.hash_batches(model, [(list(range(5)), images[:5]), (list(range(5, 8)), images[5:])],
+                                     "synthetic", probe=True)
     np.testing.assert_array_equal(probed.keys, plain.keys)
-    np.testing.assert_array_equal(probed.probes, dedup.probe_keys(model, images, dedup.probe_boxes(SMALL)))
-    doc = dedup.groups_document(probed, 6, robust=True, cfg=SMALL)
+    np.testing.assert_array_equal(probed.probes,
+                                  dedup_robust.probe_keys(model, images, dedup_robust.probe_boxes(SMALL)))
+    doc = dedup_scan.groups_document(probed, 6, robust=True, cfg=SMALL)
     assert doc["groups"] == [[2, 7]] and doc["search"]["verified_pairs"] == 1 and "beyond the paper" in doc["method"]
 
 
@@ -188,27 +189,27 @@ def test_groups_document_and_keep_mask():
     images[[5, 17, 29]] = images[2]  # three copies of image 2
     images[11] = images[8]
     ids = [f"/data/{i:03d}.png" for i in range(30)]
-    hashed = dedup.hash_batches(model, [(ids[:16], images[:16]), (ids[16:], images[16:])], "folder:/data")
-    doc = json.loads(json.dumps(dedup.groups_document(hashed, radius=0)))
-    assert doc["format"] == dedup.FORMAT and doc["dataset"] == "folder:/data"
+    hashed = dedup_scan.hash_batches(model, [(ids[:16], images[:16]), (ids[16:], images[16:])], "folder:/data")
+    doc = json.loads(json.dumps(dedup_scan.groups_document(hashed, radius=0)))
+    assert doc["format"] == dedup_scan.FORMAT and doc["dataset"] == "folder:/data"
     assert [ids[2], ids[5], ids[17], ids[29]] in doc["groups"] and [ids[8], ids[11]] in doc["groups"]
     assert doc["summary"]["images"] == 30
     assert doc["summary"]["images_removed"] == doc["summary"]["images_in_groups"] - doc["summary"]["groups"]
-    mask = dedup.keep_mask(doc, ids)
+    mask = dedup_scan.keep_mask(doc, ids)
     assert mask.sum() == 30 - doc["summary"]["images_removed"]
     assert mask[2] and mask[8] and not mask[[5, 11, 17, 29]].any()
     shuffled = ids[::-1]  # keeps the first of each group in the order of the ids it is given
-    assert dedup.keep_mask(doc, shuffled).sum() == mask.sum()
+    assert dedup_scan.keep_mask(doc, shuffled).sum() == mask.sum()
 
 
 def test_keep_mask_errors(tmp_path):
     with pytest.raises(ValueError, match="dedup"):
-        dedup.keep_mask({"groups": [["a", "b"]]}, ["a", "b"])
+        dedup_scan.keep_mask({"groups": [["a", "b"]]}, ["a", "b"])
     path = tmp_path / "groups.json"
-    path.write_text(json.dumps({"format": dedup.FORMAT, "dataset": "x", "groups": [["a", "b"]]}))
+    path.write_text(json.dumps({"format": dedup_scan.FORMAT, "dataset": "x", "groups": [["a", "b"]]}))
     with pytest.raises(ValueError, match="none of the ids"):
-        dedup.keep_mask(path, ["c", "d"])
-    assert dedup.keep_mask(path, ["b", "c", "a"]).tolist() == [True, True, False]  # first in the given order
+        dedup_scan.keep_mask(path, ["c", "d"])
+    assert dedup_scan.keep_mask(path, ["b", "c", "a"]).tolist() == [True, True, False]  # first in the given order
 
 
 # ---------------------------------------------------------------- benchmark
@@ -301,7 +302,7 @@ def smooth_images(n: int, seed: int = 0, size: int = 64) -> np.ndarray:
 
 
 def test_probe_boxes_stay_inside_and_start_with_the_centre():
-    boxes = dedup.probe_boxes(SMALL)
+    boxes = dedup_robust.probe_boxes(SMALL)
     m = SMALL.robust_margin
     np.testing.assert_array_equal(boxes[0], [m, m, 32 - 2 * m])
     assert (boxes[:, :2] >= 0).all() and (boxes[:, :2] + boxes[:, 2:] <= 32 + 1e-4).all()
@@ -309,12 +310,12 @@ def test_probe_boxes_stay_inside_and_start_with_the_centre():
     for dx, dy in itertools.product(range(-3, 4), repeat=2):  # every shift, from one side of the pair or the other
         assert (dx, dy) == (0, 0) or ((dx, dy) in shifts) != ((-dx, -dy) in shifts)
     with pytest.raises(ValueError, match="robust_margin"):
-        dedup.probe_boxes(replace(SMALL, robust_shift=SMALL.robust_margin + 1))
+        dedup_robust.probe_boxes(replace(SMALL, robust_shift=SMALL.robust_margin + 1))
 
 
 def test_windows_resample_integer_shifts_exactly():
     images = random_images(3)
-    w = dedup.windows(images, np.array([[3, 3, 26], [5, 2, 26], [0, 0, 32]], np.float32))
+    w = dedup_robust.windows(images, np.array([[3, 3, 26], [5, 2, 26], [0, 0, 32]], np.float32))
     assert w.shape == (3, 3, 32, 32, 3)
     np.testing.assert_allclose(w[:, 2].numpy(), images, atol=1e-3)  # the whole image is itself
     up = [np.asarray(Image.fromarray(im[2:28, 5:31]).resize((32, 32), Image.BILINEAR), np.float32) for im in images]
@@ -323,10 +324,10 @@ def test_windows_resample_integer_shifts_exactly():
 
 def test_probe_keys_centre_column_is_the_hash_of_the_centre_window():
     model, images = random_model(), random_images(6)
-    boxes = dedup.probe_boxes(SMALL)
-    probes = dedup.probe_keys(model, images, boxes, batch_size=4)
+    boxes = dedup_robust.probe_boxes(SMALL)
+    probes = dedup_robust.probe_keys(model, images, boxes, batch_size=4)
     assert probes.shape == (6, len(boxes), 16)
-    centre = dedup.windows(images, boxes[:1])[:, 0].round().clamp(0, 255).to(torch.uint8).numpy()
+    centre = dedup_robust.windows(images, boxes[:1])[:, 0].round().clamp(0, 255).to(torch.uint8).numpy()
     assert (dedup.hamming(probes[:, 0], dedup.hash_images(model, centre)) <= 2).all()  # rounding only
 
 
@@ -338,17 +339,17 @@ def test_probe_pairs_equals_brute_force():
     for i in range(20):  # a probe of image i lands near the centre key of image 59 - i
         probes[i, 1 + i % 4] = flip_bits(keys[59 - i], i % 5, rng)
     for radius in (2, 4):
-        pairs, _ = dedup.probe_pairs(keys, probes, radius)
+        pairs, _ = dedup_robust.probe_pairs(keys, probes, radius)
         want = {(min(i, j), max(i, j)) for i in range(60) for j in range(60) for p in range(5)
                 if i != j and dedup.hamming(probes[i, p], keys[j]) <= radius}
         assert set(map(tuple, pairs.T.tolist())) == want and len(want) > 5
 
 
 def test_aligned_ncc_finds_a_shifted_copy_and_rejects_other_images():
-    grey = dedup.grey_thumbs(smooth_images(3, seed=1, size=32))
+    grey = dedup_robust.grey_thumbs(smooth_images(3, seed=1, size=32))
     shifted = np.roll(grey[0], (2, -3), axis=(0, 1))  # wrapped border: outside the compared windows
     thumbs = np.concatenate([grey, shifted[None]])
-    ncc = dedup.aligned_ncc(thumbs, np.array([[0, 3], [1, 2]]).T, dedup.probe_boxes(SMALL))
+    ncc = dedup_robust.aligned_ncc(thumbs, np.array([[0, 3], [1, 2]]).T, dedup_robust.probe_boxes(SMALL))
     assert ncc[0] > 0.99 and ncc[1] < SMALL.robust_ncc
 
 
@@ -385,8 +386,8 @@ def test_shifted_and_cropped_copies_are_found_by_the_robust_search_only(trained_
     cropped = [dedup_bench.perturb(files[i], "crop", rng) for i in range(10, 20)]
     images = np.stack([data.decode_image(f, 32) for f in files + shifted + cropped])
     truth = np.r_[np.arange(40), np.arange(20)]
-    probes = dedup.probe_keys(trained_small, images, dedup.probe_boxes(SMALL))
-    labels, stats = dedup.robust_groups(probes, dedup.grey_thumbs(images), SMALL)
+    probes = dedup_robust.probe_keys(trained_small, images, dedup_robust.probe_boxes(SMALL))
+    labels, stats = dedup_robust.robust_groups(probes, dedup_robust.grey_thumbs(images), SMALL)
     assert (labels[40:] == labels[:20]).all()  # every copy joins its original ...
     assert len(set(labels[:40].tolist())) == 40  # ... and no two originals are joined
     assert stats["verified_pairs"] >= 20 and stats["candidates"] < len(images) * len(probes[0]) * len(images)
@@ -396,8 +397,8 @@ def test_shifted_and_cropped_copies_are_found_by_the_robust_search_only(trained_
 
 def test_robust_search_meets_the_goals_on_a_planted_set(trained_small):
     images, truth, kind_of = planted_synthetic(300, 25, seed=3)
-    probes = dedup.probe_keys(trained_small, images, dedup.probe_boxes(SMALL))
-    labels, _ = dedup.robust_groups(probes, dedup.grey_thumbs(images), SMALL)
+    probes = dedup_robust.probe_keys(trained_small, images, dedup_robust.probe_boxes(SMALL))
+    labels, _ = dedup_robust.robust_groups(probes, dedup_robust.grey_thumbs(images), SMALL)
     everything = dedup.pair_scores(truth, labels)
     assert everything["precision"] >= dedup.ROBUST_GOALS["precision"]
     assert everything["recall"] >= dedup.ROBUST_GOALS["recall"]
@@ -406,8 +407,8 @@ def test_robust_search_meets_the_goals_on_a_planted_set(trained_small):
     colliding = probes.copy()  # key collisions between different images: a probe of i lands on j's centre key
     for i, j in [(0, 1), (2, 3), (4, 5)]:
         colliding[i, 1] = probes[j, 0]
-    unchecked, _ = dedup.robust_groups(colliding, dedup.grey_thumbs(images), SMALL, min_ncc=-2)
-    checked, _ = dedup.robust_groups(colliding, dedup.grey_thumbs(images), SMALL)
+    unchecked, _ = dedup_robust.robust_groups(colliding, dedup_robust.grey_thumbs(images), SMALL, min_ncc=-2)
+    checked, _ = dedup_robust.robust_groups(colliding, dedup_robust.grey_thumbs(images), SMALL)
     assert (unchecked[[0, 2, 4]] == unchecked[[1, 3, 5]]).all()
     assert (checked[[0, 2, 4]] != checked[[1, 3, 5]]).all()  # the aligned-correlation check rejects them
     assert dedup.pair_scores(truth, checked)["precision"] >= dedup.ROBUST_GOALS["precision"]

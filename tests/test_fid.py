@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from dcgan_lib import data, fid, nets, runs, store, trainlog
+from dcgan_lib import data, fid, figure_records, latent, nets, runs, store, trainlog
 from dcgan_lib.cli import main
 
 
@@ -242,3 +242,20 @@ def test_cifar10_records_sit_beside_the_published_values(cifar, tmp_path, monkey
     assert main(["fid", "model", "--n", "4", "--profile", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
     rec = json.loads((tmp_path / "fid_model_cifar10_imagenet32_smoke.json").read_text())
     assert rec["paper"]["fid"] == 49.03 and rec["data"]["reference"]["split"] == "test"
+
+
+def test_a_generator_figure_record_names_its_model_and_the_models_fid(smoke_run, tmp_path, monkeypatch):
+    monkeypatch.setattr(figure_records.results, "ROOT", tmp_path)
+    g, _, info = runs.load_nets(runs.RunFolder(smoke_run["out"]).checkpoint)
+    info["path"] = str(runs.RunFolder(smoke_run["out"]).checkpoint)
+    info["run"] = runs.read_record(smoke_run["out"])
+    path = figure_records.write("fig4_bedrooms_walk", "smoke", {"jumps": 0}, G=g, info=info, seed=0, wall_s=1.0,
+                                caption="ours")
+    rec = json.loads(path.read_text())
+    run = info["run"]["metrics"]
+    assert rec["name"] == figure_records.PAPER["fig4_bedrooms_walk"][0] and rec["paper"]["points"] == 9
+    assert rec["training"]["fid"] == run["fid"] and rec["training"]["kid"] == run["kid"]
+    assert rec["model"]["fingerprint"] == latent.fingerprint(g) and rec["model"]["step"] == run["step"]
+    assert rec["data"]["dataset"] == smoke_run["dataset"] and rec["caption"] == "ours"
+    with pytest.raises(KeyError):
+        figure_records.write("not_a_figure", "smoke", {}, seed=0, wall_s=None)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan_lib import data, datasets
+from dcgan_lib import archives, data, datasets, registry
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def fake_download(monkeypatch, payload: bytes) -> list[str]:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / filename).write_bytes(payload)
         return folder / filename
-    monkeypatch.setattr(datasets, "_download", download)
+    monkeypatch.setattr(registry, "_download", download)
     return asked
 
 
@@ -46,12 +46,12 @@ def test_a_download_that_differs_from_the_published_checksum_is_refused(data_dir
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("tiny-imagenet-200/wnids.txt", "n01443537\n")  # a well-formed zip, just not the release
     asked = fake_download(monkeypatch, buf.getvalue())
-    with pytest.raises(datasets.ChecksumMismatch, match="expected the published"):
+    with pytest.raises(archives.ChecksumMismatch, match="expected the published"):
         datasets.fetch(name, official=True)
     assert asked and asked[0].endswith(archive)
-    root = data_dir / "official" / datasets.get_spec(name).official_dir
+    root = data_dir / "official" / registry.get_spec(name).official_dir
     assert list(root.iterdir()) == []  # the bad file is deleted and nothing was extracted
-    with pytest.raises(datasets.DatasetMissing):
+    with pytest.raises(registry.DatasetMissing):
         datasets.find_source(name, auto_fetch=False)
 
 
@@ -62,11 +62,11 @@ def test_url_fetch_extracts_a_matching_download_and_warns_when_unverified(tmp_pa
     payload = buf.getvalue()
     fake_download(monkeypatch, payload)
     url = "http://example.org/pack.zip"
-    datasets._url_fetch(url, sha256=hashlib.sha256(payload).hexdigest())(tmp_path / "a")
-    datasets._url_fetch(url, hashlib.md5(payload).hexdigest())(tmp_path / "b")
+    registry._url_fetch(url, sha256=hashlib.sha256(payload).hexdigest())(tmp_path / "a")
+    registry._url_fetch(url, hashlib.md5(payload).hexdigest())(tmp_path / "b")
     assert (tmp_path / "a" / "pack" / "a.txt").read_text() == "hello" == (tmp_path / "b" / "pack" / "a.txt").read_text()
     assert "UNVERIFIED" not in capsys.readouterr().out
-    datasets._url_fetch(url)(tmp_path / "c")
+    registry._url_fetch(url)(tmp_path / "c")
     assert "pack.zip is UNVERIFIED" in capsys.readouterr().out
     assert (tmp_path / "c" / "pack" / "a.txt").read_text() == "hello"
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from dcgan_lib import probes, profiles, svm
+from dcgan_lib import probe_data, probe_tables, probes, profiles, svm
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +23,7 @@ def blobs(n, d=20, k=3, sep=1.0, seed=0, noise=1.0):
 
 def test_class_balanced_draw_counts_and_uniqueness():
     labels = np.repeat(np.arange(10), [30, 12, 50, 10, 40, 25, 15, 60, 11, 20])
-    idx = probes.class_balanced_draw(labels, 100, np.random.default_rng(0))
+    idx = probe_data.class_balanced_draw(labels, 100, np.random.default_rng(0))
     assert len(np.unique(idx)) == 100
     assert np.bincount(labels[idx], minlength=10).tolist() == [10] * 10
 
@@ -31,8 +31,8 @@ def test_class_balanced_draw_counts_and_uniqueness():
 def test_class_balanced_draw_respects_the_pool_and_varies_with_the_rng():
     labels = np.tile(np.arange(4), 50)
     pool = np.arange(0, 200, 2)  # only classes 0 and 2 live here
-    a = probes.class_balanced_draw(labels, 20, np.random.default_rng(0), pool)
-    b = probes.class_balanced_draw(labels, 20, np.random.default_rng(1), pool)
+    a = probe_data.class_balanced_draw(labels, 20, np.random.default_rng(0), pool)
+    b = probe_data.class_balanced_draw(labels, 20, np.random.default_rng(1), pool)
     assert set(a) <= set(pool) and set(b) <= set(pool)
     assert sorted(set(labels[a])) == [0, 2]
     assert not np.array_equal(a, b)
@@ -41,25 +41,25 @@ def test_class_balanced_draw_respects_the_pool_and_varies_with_the_rng():
 def test_class_balanced_draw_errors():
     labels = np.array([0] * 5 + [1] * 50)
     with pytest.raises(ValueError, match="class 0 has 5"):
-        probes.class_balanced_draw(labels, 20, np.random.default_rng(0))
+        probe_data.class_balanced_draw(labels, 20, np.random.default_rng(0))
     with pytest.raises(ValueError, match="class-balanced"):
-        probes.class_balanced_draw(labels, 7, np.random.default_rng(0))
+        probe_data.class_balanced_draw(labels, 7, np.random.default_rng(0))
 
 
 def test_offline_svhn_split_is_disjoint_and_sized():
-    split = probes.offline_svhn_split(10_000, (3000, 2000, 5000), seed=4)
+    split = probe_data.offline_svhn_split(10_000, (3000, 2000, 5000), seed=4)
     parts = [set(split.pool), set(split.val), set(split.test)]
     assert [len(p) for p in parts] == [3000, 2000, 5000]
     assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
     assert split.protocol == "offline" and "disjoint" in split.description
-    other = probes.offline_svhn_split(10_000, (3000, 2000, 5000), seed=5)
+    other = probe_data.offline_svhn_split(10_000, (3000, 2000, 5000), seed=5)
     assert not np.array_equal(split.test, other.test)
     with pytest.raises(ValueError):
-        probes.offline_svhn_split(1000, (600, 300, 200))
+        probe_data.offline_svhn_split(1000, (600, 300, 200))
 
 
 def test_paper_svhn_split_takes_validation_off_train():
-    split = probes.paper_svhn_split(73_257, 26_032, n_val=10_000, seed=0)
+    split = probe_data.paper_svhn_split(73_257, 26_032, n_val=10_000, seed=0)
     assert len(split.val) == 10_000 and len(split.pool) == 63_257
     assert not set(split.val) & set(split.pool)
     assert len(split.test) == 26_032 and split.protocol == "paper"
@@ -168,11 +168,11 @@ def test_svm_over_draws_reports_every_draw():
 def test_table_markdown_puts_paper_and_ours_side_by_side():
     record = {"name": "Table 1", "profile": "cpu", "commit": "abc", "device": "cpu", "seed": 0, "wall_s": 1.0,
               "data": {"dataset": "cifar10", "source": "mirror", "archive": "c.tar.gz", "sha256": "f" * 64},
-              "paper": {"table": probes.paper_table1()},
+              "paper": {"table": probe_tables.paper_table1()},
               "metrics": {"metric": "accuracy", "description": "CIFAR-10 (mirror)",
                           "rows": [{"model": "ours D", "paper_key": "dcgan", "value": 0.5, "note": "n"},
                                    {"model": "random D", "paper_key": None, "value": 0.25, "note": "r"}]}}
-    md = probes.table_markdown(record)
+    md = probe_tables.table_markdown(record)
     assert "| DCGAN (ours) + L2-SVM | 82.80% | 50.00% |" in md
     assert "(extra) random D | - | 25.00% |" in md
     assert "| Exemplar CNN | 84.30% | not run |" in md
@@ -191,8 +191,8 @@ def test_write_table_records_headlines_beside_the_paper(tmp_path, monkeypatch):
     from dcgan_lib import results
 
     monkeypatch.setattr(results, "ROOT", tmp_path)
-    part = probes.Labelled(np.zeros((2, 32, 32, 3), np.uint8), np.array([0, 1]))
-    pdata = probes.ProbeData(part, part, part, part.images, "offline", "a tiny protocol",
+    part = probe_data.Labelled(np.zeros((2, 32, 32, 3), np.uint8), np.array([0, 1]))
+    pdata = probe_data.ProbeData(part, part, part, part.images, "offline", "a tiny protocol",
                              {"dataset": "svhn", "source": "mirror", "archive": "s.tar.gz", "sha256": "0" * 64})
     rows = [{"model": "pixel KNN", "paper_key": "knn", "value": 0.8, "ci95": 0.01, "note": "k"},
             {"model": "extra", "paper_key": None, "value": 0.5}]

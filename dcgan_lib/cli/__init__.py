@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("data", "train", "dedup", "probe", "bench", "report", "fid")
+COMMANDS = ("data", "train", "dedup", "probe", "bench", "report", "fid", "course")
 
 
 class CommandError(Exception):

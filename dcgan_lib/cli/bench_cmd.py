@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from dcgan_lib import bench, bench_report, profiles, results
+from dcgan_lib.bench_loops import ABLATIONS, BenchConfig
 from dcgan_lib.bench_probe import ProbeBenchConfig, bench_probe
 
 
@@ -37,7 +38,7 @@ def register(sub) -> None:
     p.add_argument("--no-ablation", action="store_true", help="skip the one-choice-off runs")
     p.add_argument("--ablations", default=None,
                    help="comma-separated choices to switch off one at a time (default all: "
-                        f"{','.join(bench.ABLATIONS)})")
+                        f"{','.join(ABLATIONS)})")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps before every window")
     p.add_argument("--no-limits", action="store_true", help="skip the GEMM/conv throughput, FLOP count and profile")
     p.add_argument("--no-bf16", action="store_true", help="skip the bf16 row (timed only where bf16 is fast)")
@@ -54,28 +55,28 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def configs(args) -> tuple[str, bench.BenchConfig, ProbeBenchConfig]:
+def configs(args) -> tuple[str, BenchConfig, ProbeBenchConfig]:
     """The profile name and both benchmark configs a command line asks for."""
     profile = "smoke" if args.tiny else profiles.resolve_name(args.profile)
     prof = profiles.get_profile(profile)
     width = args.width if args.width is not None else prof.width
-    ablations = bench.ABLATIONS if args.ablations is None else tuple(a for a in args.ablations.split(",") if a)
-    unknown = set(ablations) - set(bench.ABLATIONS)
+    ablations = ABLATIONS if args.ablations is None else tuple(a for a in args.ablations.split(",") if a)
+    unknown = set(ablations) - set(ABLATIONS)
     if unknown:
-        raise ValueError(f"unknown --ablations {', '.join(sorted(unknown))}; valid: {', '.join(bench.ABLATIONS)}")
+        raise ValueError(f"unknown --ablations {', '.join(sorted(unknown))}; valid: {', '.join(ABLATIONS)}")
     if args.mode == "gpu-check":  # Paper §4's lsun64 at batch 128 on the paper's nets; ablations that matter on a GPU
         if args.ablations is None:
             ablations = ("channels_last", "fused_adam", "no_host_sync", "array_batches")
         width = args.width if args.width is not None else 1.0
-    cfg = bench.BenchConfig(variant="lsun64" if args.mode == "gpu-check" else args.variant, batch_size=args.batch,
-                            width=width, seconds=args.seconds, windows=args.windows, warmup_steps=args.warmup,
-                            n_files=args.files, dataset=args.dataset, workers=args.workers,
-                            ablations=() if args.no_ablation else ablations, all_off=not args.no_ablation,
-                            compile=args.compile, bf16=not args.no_bf16, limits=not args.no_limits,
-                            quality_steps=args.quality_steps if args.quality_steps is not None
-                            else 300 if args.mode == "gpu-check" else 200, seed=prof.seed,
-                            fid_samples=args.fid_samples if args.fid_samples is not None
-                            else 1000 if args.mode == "gpu-check" else 0, samples_dir=args.samples_dir)
+    cfg = BenchConfig(variant="lsun64" if args.mode == "gpu-check" else args.variant, batch_size=args.batch,
+                      width=width, seconds=args.seconds, windows=args.windows, warmup_steps=args.warmup,
+                      n_files=args.files, dataset=args.dataset, workers=args.workers,
+                      ablations=() if args.no_ablation else ablations, all_off=not args.no_ablation,
+                      compile=args.compile, bf16=not args.no_bf16, limits=not args.no_limits,
+                      quality_steps=args.quality_steps if args.quality_steps is not None
+                      else 300 if args.mode == "gpu-check" else 200, seed=prof.seed,
+                      fid_samples=args.fid_samples if args.fid_samples is not None
+                      else 1000 if args.mode == "gpu-check" else 0, samples_dir=args.samples_dir)
     if args.tiny:
         cfg = dataclasses.replace(cfg, batch_size=min(args.batch, 16),
                                   width=args.width if args.width is not None else prof.width, seconds=0.4, windows=2,
@@ -139,7 +140,7 @@ def run(args) -> int:
     return 0
 
 
-def gpu_check(args, profile: str, cfg: bench.BenchConfig, probe: ProbeBenchConfig,
+def gpu_check(args, profile: str, cfg: BenchConfig, probe: ProbeBenchConfig,
               device: torch.device, out: Path) -> int:
     """`bench gpu-check`: one record, bench_gpu_check_<device>.json."""
     if device.type != "cuda" and not args.tiny:

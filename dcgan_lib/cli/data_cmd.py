@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import sys
 
-from dcgan_lib import data, datasets
+from dcgan_lib import archives, data, datasets, registry
 
 
 def register(sub) -> None:
     p = sub.add_parser("data", help="list, fetch, verify and prepare datasets")
     p.add_argument("action", choices=("list", "fetch", "verify", "prepare"))
-    p.add_argument("name", nargs="?", help=f"one of {', '.join(datasets.DATASETS)}, folder:PATH, or 'all'")
+    p.add_argument("name", nargs="?", help=f"one of {', '.join(registry.DATASETS)}, folder:PATH, or 'all'")
     p.add_argument("--size", type=int, default=64, help="prepare: side in pixels (default 64)")
     p.add_argument("--split", default="train")
     p.add_argument("--limit", type=int, default=None, help="prepare: an evenly spaced subset")
@@ -19,8 +19,8 @@ def register(sub) -> None:
 
 def _names(name: str | None) -> list[str]:
     if name in (None, "all"):  # LSUN (43 GB) and ImageNet are fetched only when named
-        return [n for n in datasets.DATASETS if n not in ("lsun_bedroom", "imagenet")]
-    datasets.get_spec(name)  # raises with the valid names
+        return [n for n in registry.DATASETS if n not in ("lsun_bedroom", "imagenet")]
+    registry.get_spec(name)  # raises with the valid names
     return [name]
 
 
@@ -30,7 +30,7 @@ def run(args) -> int:
             print(f"{row['dataset']:14s} {row['where']:22s} {row['about']}")
         return 0
     if args.name is None:
-        raise ValueError(f"`data {args.action}` needs a dataset name ({', '.join(datasets.DATASETS)}, folder:PATH)")
+        raise ValueError(f"`data {args.action}` needs a dataset name ({', '.join(registry.DATASETS)}, folder:PATH)")
     failed = 0
     for name in _names(args.name):
         try:
@@ -40,25 +40,25 @@ def run(args) -> int:
                         src = datasets.find_source(name)  # already here, or copied from the mirror
                         print(f"{name}: {src.kind} {src.path}")
                         continue
-                    except datasets.DatasetMissing:
+                    except registry.DatasetMissing:
                         pass
                 src = datasets.fetch(name, official=args.official)
                 print(f"{name}: {src.kind} {src.path}")
             elif args.action == "verify":
                 src = datasets.find_source(name, auto_fetch=False)
                 if src.sha256:
-                    datasets.verify(src.path, src.sha256)
+                    archives.verify(src.path, src.sha256)
                 print(f"{name}: {src.kind} {src.path} ok")
             else:
                 images = data.prepare(name, args.size, args.split, args.limit)
                 print(f"{name}/{args.split}: {len(images)} images at {args.size}px, {images.info['bad']} bad "
                       f"file(s) skipped" + "".join(f"\n  bad: {b['id']} ({b['error']})"
                                                    for b in images.info.get("bad_files", [])))
-        except datasets.DatasetMissing as err:
+        except registry.DatasetMissing as err:
             if args.name != "all":
                 raise
             print(f"{name}: skipped ({err})")
-        except datasets.ChecksumMismatch as err:  # reported, never used; the other datasets still run
+        except archives.ChecksumMismatch as err:  # reported, never used; the other datasets still run
             failed += 1
             print(f"error: {name}: {err}", file=sys.stderr)
     return 1 if failed else 0

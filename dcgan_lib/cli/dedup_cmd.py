@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from dcgan_lib import dedup, profiles
+from dcgan_lib import dedup, dedup_scan, profiles
 from dcgan_lib.cli import CommandError
 
 
@@ -53,12 +53,12 @@ def run(args) -> int:
     torch.set_num_threads(args.threads or cfg.threads)
     model, info = dedup.load_or_train(cfg, profile, seed=args.seed)
     print(f"hash: {'loaded' if info['loaded'] else 'trained'} {info['path']}")
-    hashed = dedup.hash_dataset(model, args.dataset, batch_size=args.batch_size, split=args.split,
-                                limit=args.limit, probe=robust)
+    hashed = dedup_scan.hash_dataset(model, args.dataset, batch_size=args.batch_size, split=args.split,
+                                     limit=args.limit, probe=robust)
     if not hashed.ids:
         raise CommandError(f"no images found in {args.dataset!r}")
-    doc = dedup.groups_document(hashed, radius, model_path=info["path"], robust=robust, cfg=cfg,
-                                min_ncc=args.min_ncc)
+    doc = dedup_scan.groups_document(hashed, radius, model_path=info["path"], robust=robust, cfg=cfg,
+                                     min_ncc=args.min_ncc)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
     s = doc["summary"]

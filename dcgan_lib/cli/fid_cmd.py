@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+import numpy as np
 import torch
 
-from dcgan_lib import datasets, fid, profiles, results, runs
+from dcgan_lib import archives, fid, profiles, registry, results, runs, store, trainlog
 from dcgan_lib.cli import CommandError
 
 
@@ -79,7 +81,7 @@ def run(args) -> int:
 def _real(dataset: str, split: str, size: int, n: int | None, args, device) -> fid.Stats:
     try:
         return fid.real_stats(dataset, split, size, n, args.batch, device, not args.no_progress)
-    except datasets.DatasetMissing as err:
+    except registry.DatasetMissing as err:
         raise CommandError(str(err)) from err
 
 
@@ -114,8 +116,6 @@ def run_real(args) -> int:
 
 def _generator(args, profile: str, device):
     """(calibrated G in eval mode, where it came from) from --checkpoint or the model store."""
-    from dcgan_lib import store
-
     if args.checkpoint:
         path = Path(args.checkpoint)
         if not path.exists():
@@ -136,7 +136,7 @@ def run_model(args) -> int:
     with results.stopwatch() as wall:
         g, model = _generator(args, profile, device)
         ref_dataset = args.ref_dataset or model["dataset"] or args.dataset
-        ref_split = args.ref_split or ("test" if "test" in datasets.get_spec(ref_dataset).splits else "train")
+        ref_split = args.ref_split or ("test" if "test" in registry.get_spec(ref_dataset).splits else "train")
         real = _real(ref_dataset, ref_split, g.cfg.image_size, args.ref_n, args, device)
         metrics = fid.evaluate_generator(g, real, args.n, args.seed, args.batch, device, not args.no_progress,
                                          args.kid_subsets, args.kid_subset_size)
@@ -159,10 +159,6 @@ def run_model(args) -> int:
 
 
 def run_curve(args) -> int:
-    import matplotlib.pyplot as plt
-
-    from dcgan_lib import trainlog
-
     folder = Path(args.folder)
     try:
         rows = trainlog.quality_curve(folder, args.n, None if args.all else (args.points or "budget"),
@@ -185,8 +181,6 @@ def run_curve(args) -> int:
 
 
 def run_samples(args) -> int:
-    import numpy as np
-
     path = Path(args.file)
     if not path.exists():
         raise CommandError(f"no samples file at {path}")
@@ -210,7 +204,7 @@ def run_samples(args) -> int:
         f"fid_samples_{path.stem}", name=f"FID of saved samples {path.name} vs {args.ref_dataset} {args.ref_split}",
         profile=profile, metrics=metrics, data={"reference": real.info, "notes": notes}, seed=args.seed,
         wall_s=wall(), device=device, out_dir=args.out,
-        samples={"file": str(path), "sha256": datasets.sha256_of(path), "n": len(images), "made_by": made_by},
+        samples={"file": str(path), "sha256": archives.sha256_of(path), "n": len(images), "made_by": made_by},
         **fid.network_info())
     _print(out, metrics)
     return 0

@@ -1,0 +1,88 @@
+"""The probes' data pieces (Paper §5.2): class-balanced label draws, the SVHN splits, and the containers
+every row of Tables 1 and 2 reads.
+
+The paper's SVHN split (validation digits off SVHN train) and the offline mirror's (pool, validation and
+test from the labelled test digits) are index sets (`Split`); `ProbeData` holds one protocol's labelled
+images with their provenance. dcgan_lib.probes fills them and runs the protocols on them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def class_balanced_draw(labels: np.ndarray, n: int, rng: np.random.Generator,
+                        pool: np.ndarray | None = None) -> np.ndarray:
+    """n indices (from `pool`, default all), n / classes of each class, without replacement (Paper §5.2)."""
+    labels = np.asarray(labels)
+    pool = np.arange(len(labels)) if pool is None else np.asarray(pool)
+    classes = np.unique(labels[pool])
+    if n % len(classes):
+        raise ValueError(f"cannot draw {n} class-balanced examples from {len(classes)} classes")
+    per = n // len(classes)
+    picks = []
+    for c in classes:
+        members = pool[labels[pool] == c]
+        if len(members) < per:
+            raise ValueError(f"class {c} has {len(members)} examples in the pool, {per} needed; "
+                             "use a larger pool or fewer labels")
+        picks.append(rng.choice(members, per, replace=False))
+    return np.sort(np.concatenate(picks))
+
+
+@dataclass(frozen=True)
+class Split:
+    """Index sets of one protocol: labelled draws come from `pool`, C is picked on `val`, error is on `test`."""
+
+    pool: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    protocol: str
+    description: str
+
+
+def offline_svhn_split(n_labelled: int, sizes: tuple[int, int, int], seed: int = 0) -> Split:
+    """Offline protocol: pool, validation and test are disjoint parts of the mirror's labelled test digits."""
+    n_pool, n_val, n_test = sizes
+    if n_pool + n_val + n_test > n_labelled:
+        raise ValueError(f"pool + val + test = {n_pool + n_val + n_test} > {n_labelled} labelled digits")
+    order = np.random.default_rng(seed).permutation(n_labelled)
+    pool, val, test = np.split(order[:n_pool + n_val + n_test], [n_pool, n_pool + n_val])
+    description = (f"offline: D on the mirror's unlabelled train digits; labels drawn from {n_pool:,} and C "
+                   f"picked on {n_val:,} of the first 10,000 official test digits; error on a disjoint "
+                   f"{n_test:,} of them")
+    return Split(np.sort(pool), np.sort(val), np.sort(test), "offline", description)
+
+
+def paper_svhn_split(n_train: int, n_test: int, n_val: int = 10_000, seed: int = 0) -> Split:
+    """Paper protocol: 10,000 validation digits split off SVHN train, labels drawn from the rest (Paper §5.2).
+
+    `pool` and `val` index the train split; `test` indexes the official test split.
+    """
+    order = np.random.default_rng(seed).permutation(n_train)
+    description = (f"paper: D on SVHN train without labels; {n_val:,} validation digits split off train, "
+                   f"labels drawn from the other {n_train - n_val:,}; error on the {n_test:,} official test digits")
+    return Split(np.sort(order[n_val:]), np.sort(order[:n_val]), np.arange(n_test), "paper", description)
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """uint8 images (N, 32, 32, 3) with int64 labels (N,)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+
+@dataclass(frozen=True)
+class ProbeData:
+    """One protocol's data: fit/draw on `train`, pick C on `val`, measure on `test`."""
+
+    train: Labelled
+    val: Labelled
+    test: Labelled
+    bn_images: np.ndarray  # BatchNorm statistics come from these (never from test images)
+    protocol: str
+    description: str
+    data: dict  # provenance for the record
+    split: Split | None = None  # the index sets behind train/val/test (SVHN protocols)
