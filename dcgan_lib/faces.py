@@ -86,6 +86,24 @@ def propose(scores: np.ndarray, k: int, highest: bool = True, exclude=()) -> lis
     return [int(i) for i in order if int(i) not in banned][:k]
 
 
+def cascade_picks(scores: dict[str, np.ndarray], equations: list[dict], k: int = 3) -> list[dict]:
+    """Fig. 7's exemplars chosen by the cascades alone, for a model no person picked on.
+
+    Each equation (name, attribute, ...) gets a = the k highest scores of its attribute, b = the k
+    lowest and c = the next k lowest, labelled by what the cascade measured, not by the paper's concepts.
+    """
+    out = []
+    for eq in equations:
+        s = scores[eq["attribute"]]
+        a = propose(s, k)
+        b = propose(s, k, highest=False, exclude=a)
+        c = propose(s, k, highest=False, exclude=a + b)
+        out.append({**eq, "a": {"label": f"top-{k} {eq['attribute']} score", "picks": a},
+                    "b": {"label": f"bottom-{k} {eq['attribute']} score", "picks": b},
+                    "c": {"label": f"next {k} lowest {eq['attribute']} score", "picks": c}})
+    return out
+
+
 def show_numbered(images, cols: int = 20, highlight: dict[str, list[int]] | None = None, ax=None,
                   size: float = 12, pad: int = 2):
     """A grid of samples with each index written on it and candidate groups framed in colour.

@@ -71,3 +71,13 @@ def test_show_numbered_labels_every_sample_and_frames_candidates():
         framed.setdefault(tuple(r.get_edgecolor()), []).append(sample_at(x, y))
     assert sorted(framed.values()) == [[0, 4], [6]]  # one colour per group
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["left", "right"]
+
+
+def test_cascade_picks_take_the_top_and_two_bottom_sets_of_each_equations_attribute():
+    scores = {"smile": np.array([5.0, 0.0, 9.0, 1.0, 7.0, 2.0, 8.0, 3.0]), "glasses": np.arange(8.0)}
+    eqs = [{"name": "smile added", "attribute": "smile", "paper_equation": "x"},
+           {"name": "glasses added", "attribute": "glasses"}]
+    smile, glasses = faces.cascade_picks(scores, eqs, k=2)
+    assert (smile["a"]["picks"], smile["b"]["picks"], smile["c"]["picks"]) == ([2, 6], [1, 3], [5, 7])
+    assert smile["paper_equation"] == "x" and "smile" in smile["a"]["label"]
+    assert (glasses["a"]["picks"], glasses["b"]["picks"], glasses["c"]["picks"]) == ([7, 6], [0, 1], [2, 3])
