@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan_lib import profiles, runs, store
+from dcgan_lib import runs
 from dcgan_lib.cli import main
 from dcgan_lib.runs import CheckpointError
 from dcgan_lib.train import TrainConfig, Trainer, TrainingStopped
@@ -319,13 +319,3 @@ def test_cli_refuses_nonsense_before_touching_the_data(tmp_path, monkeypatch, ca
     assert rc == 2 and flag in err and value in err and "no_such_folder" not in err, err
     assert not (tmp_path / "run").exists()
 
-
-def test_plan_takes_a_profiles_per_model_width_and_epochs():
-    prof = dataclasses.replace(profiles.get_profile("cpu"), widths={("bedrooms", "lsun64"): 0.5},
-                               epochs={("bedrooms", "lsun64"): 3})
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(profiles.PROFILES, "cpu", prof)
-        wide = store.plan("bedrooms", "lsun64", "cpu", n_images=640)
-        other = store.plan("celeba", "faces64", "cpu", n_images=640)
-    assert (wide.width, wide.steps) == (0.5, 3 * 640 // prof.batch_size)
-    assert other.width == prof.width == profiles.get_profile("cpu").width
