@@ -5,8 +5,9 @@ One concern per module; `cli/` (the command line) sits on top and the library ne
 - settings: `profiles` (every knob of a run), `course` (which notebook rebuilds what)
 - data: `archives` (reading archive formats), `registry` (what each dataset is), `authors_releases`
   (the authors' model files), `datasets` (finding and fetching them on disk), `data` (decoding, caches)
-- nets and training: `nets`, `train` (the trainer, its config and batch sampler), `runs` (run folders and
-  checkpoints), `store` (a model by dataset, variant and profile), `trainlog` (a run's history for figures)
+- nets and training: `nets`, `train_config` (what defines a run), `train` (the trainer and its batch
+  sampler), `runs` (run folders and checkpoints), `store` (a model by dataset, variant and profile),
+  `trainlog` (a run's history for figures)
 - measuring: `fid` (FID, KID), `features` (D's pooled features), `svm` (the L2-SVM), `probe_data`,
   `probes`, `probe_tables`, `probe_full` (Tables 1-2), `baselines` (K-means, KNN, supervised CNN),
   `memorisation`, `tier_sweep` (quality per CPU-second)

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from dcgan_lib import data, datasets, nets
-from dcgan_lib.train import TrainConfig, Trainer, fast_cpu_bf16
+from dcgan_lib.train import Trainer, fast_cpu_bf16
+from dcgan_lib.train_config import TrainConfig
 
 CONFIG_FLAGS = ("channels_last", "fused_adam")  # fast-path choices that are TrainConfig fields
 # Every fast-path choice, each switched off alone from the fp32 fast path in its own ablation row.

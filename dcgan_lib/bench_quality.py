@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from dcgan_lib import fid, nets, store
-from dcgan_lib.train import TrainConfig, Trainer
+from dcgan_lib.train import Trainer
+from dcgan_lib.train_config import TrainConfig
 
 QUALITY_METRICS = ("loss_d", "loss_g", "d_real", "d_fake")
 QUALITY_FLOORS = {"loss_d": 0.05, "loss_g": 0.1, "d_real": 0.02, "d_fake": 0.02}  # smallest tolerances

@@ -16,7 +16,8 @@ import torch
 
 from dcgan_lib import data, dedup_scan, fid, nets, profiles, runs
 from dcgan_lib.plots import to_uint8
-from dcgan_lib.train import TrainConfig, Trainer
+from dcgan_lib.train import Trainer
+from dcgan_lib.train_config import TrainConfig
 
 
 def load_training_images(dataset: str, variant: str, profile: str, dedup: str | Path | None = None,

@@ -12,12 +12,10 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import math
-import numbers
 import os
 import time
 import warnings
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
@@ -30,76 +28,11 @@ from tqdm.auto import tqdm
 
 from dcgan_lib import nets, plots, runs
 from dcgan_lib.data import to_float
+from dcgan_lib.train_config import TrainConfig
 
 OK, COLLAPSED, NON_FINITE = 0, 1, 2  # a rank's verdict at a log or write point; the worst one (MAX) wins
-CLI_FLAGS = {"steps": "--steps", "checkpoint_every": "--checkpoint-every", "log_every": "--log-every",
-             "seed": "--seed"}
-
-
 class TrainingStopped(RuntimeError):
     """Training hit NaN or collapse; checkpoint.pt is reset to the last good checkpoint (if there is one)."""
-
-
-def _whole(value, low: int) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= low
-
-
-def _real(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines a run (Paper §4 defaults). Saved in every checkpoint."""
-
-    variant: str = "lsun64"
-    image_size: int | None = None  # None: the variant's size
-    width: float = 1.0
-    batch_size: int = 128
-    lr: float = 2e-4  # 0.001 was too high (Paper §4)
-    beta1: float = 0.5  # 0.9 oscillated (Paper §4)
-    weight_decay: float = 0.0  # the authors' code used 1e-5; the paper does not mention it
-    steps: int = 1000
-    checkpoint_every: int = 500
-    log_every: int = 50
-    sample_every: int | None = None  # steps between sample grids (default: at each checkpoint)
-    seed: int = 0
-    n_samples: int = 64  # fixed-noise grid size
-    collapse_patience: int = 20  # log points in a row with D(G(z)) < collapse_threshold before stopping
-    collapse_threshold: float = 1e-3
-    channels_last: bool = True
-    amp: bool = True  # bf16 autocast on CUDA, and on CPUs with AMX (bench: 2-3x on 2 Xeon cores)
-    fused_adam: bool = True
-    compile: bool = False
-    snapshot_epochs: bool = True  # keep G's weights after every epoch (Figs. 2-3, memorisation curve)
-
-    def __post_init__(self):
-        """Reject settings that make no sense (negative steps, batch 0, lr <= 0, ...) before any work."""
-        checks = (
-            ("steps", "a whole number >= 1", _whole(self.steps, 1)),
-            ("batch_size", "a whole number >= 1", _whole(self.batch_size, 1)),
-            ("checkpoint_every", "a whole number >= 1", _whole(self.checkpoint_every, 1)),
-            ("log_every", "a whole number >= 1", _whole(self.log_every, 1)),
-            ("sample_every", "None or a whole number >= 1", self.sample_every is None or _whole(self.sample_every, 1)),
-            ("n_samples", "a whole number >= 1", _whole(self.n_samples, 1)),
-            ("seed", "a whole number >= 0", _whole(self.seed, 0)),
-            ("collapse_patience", "a whole number >= 0 (0: never stop on collapse)",
-             _whole(self.collapse_patience, 0)),
-            ("collapse_threshold", "a number in [0, 1)",
-             _real(self.collapse_threshold) and 0 <= self.collapse_threshold < 1),
-            ("lr", "a number > 0", _real(self.lr) and self.lr > 0),
-            ("beta1", "a number in [0, 1)", _real(self.beta1) and 0 <= self.beta1 < 1),
-            ("weight_decay", "a number >= 0", _real(self.weight_decay) and self.weight_decay >= 0),
-            ("width", "a number > 0", _real(self.width) and self.width > 0),
-            ("image_size", "None or a whole number >= 1", self.image_size is None or _whole(self.image_size, 1)),
-        )
-        bad = [f"{name} must be {rule}, got {getattr(self, name)!r}"
-               + (f" (set by {CLI_FLAGS[name]})" if name in CLI_FLAGS else "") for name, rule, ok in checks if not ok]
-        if bad:
-            raise ValueError("invalid training settings: " + "; ".join(bad))
-
-    def net_config(self) -> nets.NetConfig:
-        return nets.get_config(self.variant, self.image_size, self.width)
 
 
 def fast_cpu_bf16() -> bool:

@@ -5,7 +5,8 @@ import torch.distributed as dist
 
 from dcgan_lib import nets, profiles, runs, store
 from dcgan_lib.cli import CommandError
-from dcgan_lib.train import TrainConfig, TrainingStopped, init_distributed
+from dcgan_lib.train import TrainingStopped, init_distributed
+from dcgan_lib.train_config import TrainConfig
 
 
 def register(sub) -> None:
