@@ -104,6 +104,10 @@ class ImageSet:
     def __len__(self) -> int:
         return len(self.images)
 
+    def provenance(self) -> dict:
+        """Where the images came from, for records: dataset, split, source, path, checksum, count, bad files."""
+        return {k: self.info.get(k) for k in ("dataset", "split", "source", "path", "sha256", "n", "bad")}
+
 
 def subset_indices(n: int, limit: int | None) -> np.ndarray:
     """Evenly spaced indices: a `limit`-sized subset that spans every class of a sorted set."""

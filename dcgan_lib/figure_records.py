@@ -76,11 +76,6 @@ PAPER: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def provenance(images) -> dict:
-    """Where a data.ImageSet came from, for records: dataset, split, source, path, checksum, count."""
-    return {k: images.info.get(k) for k in ("dataset", "split", "source", "path", "sha256", "n", "bad")}
-
-
 def write(stem: str, profile: str | profiles.Profile, metrics: dict, *, seed: int | None, wall_s: float | None,
           device=None, data=None, folder: str | Path | None = None, G: nn.Module | None = None,
           info: dict | None = None, **extra) -> Path:
@@ -99,7 +94,7 @@ def write(stem: str, profile: str | profiles.Profile, metrics: dict, *, seed: in
         data = info.get("run", {}).get("data", {}) if data is None else data
     if folder is not None and runs.read_record(folder, missing_ok=True):
         extra["training"] = trainlog.summary(folder)
-    if data is not None and hasattr(data, "info"):
-        data = provenance(data)
+    if data is not None and hasattr(data, "provenance"):
+        data = data.provenance()
     return results.write_record(stem, name=name, profile=profiles.resolve_name(profile), metrics=metrics, paper=paper,
                                 data=data, seed=seed, wall_s=wall_s, device=device, **extra)

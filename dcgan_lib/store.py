@@ -69,7 +69,7 @@ def train_model(dataset: str, variant: str, profile: str, out: str | Path | None
             out, name=f"train {dataset} {variant}", profile=profile,
             metrics={**summary, "images": len(images), "epochs_done": n_seen / len(images),
                      "images_per_s": n_seen / max(trainer.wall_s, 1e-9), **scores},
-            data={k: images.info.get(k) for k in ("dataset", "split", "source", "path", "sha256", "bad", "n")},
+            data=images.provenance(),
             seed=cfg.seed, wall_s=trainer.wall_s, device=trainer.device, train_config=cfg.__dict__)
     return trainer.run.checkpoint
 
