@@ -31,8 +31,11 @@ def selected(only: list[str] | None) -> list[str]:
     stems = [lesson.stem for lesson in LESSONS]
     if not only:
         return stems
-    picked = [s for s in stems if s in only or s.split("_")[0] in {o.zfill(2) for o in only}]
-    unknown = [o for o in only if not any(s == o or s.split("_")[0] == o.zfill(2) for s in stems)]
+    def names(stem: str, wanted: str) -> bool:  # "03", "3" or "03_train_bedrooms"
+        return wanted == stem or stem.split("_")[0] == wanted.zfill(2)
+
+    picked = [s for s in stems if any(names(s, o) for o in only)]
+    unknown = [o for o in only if not any(names(s, o) for s in stems)]
     if unknown:
         raise CommandError(f"no notebook {', '.join(unknown)}; the course has {', '.join(stems)}")
     return picked
