@@ -34,6 +34,7 @@ class ProbeSettings:
     cifar_test: int | None  # CIFAR-10 test images, None: all 10,000
     cifar_val: int  # validation images split off the CIFAR-10 train images to pick C
     c_grid: tuple[float, ...]  # C values tried on the validation split
+    c_patience: int | None = 2  # Table 1: stop the C path after this many Cs in a row below the best (None: all)
     n_labels: int = 1000  # Paper §5.2: 1000 class-balanced labels
     n_draws: int = 100  # draws of those labels for the test error (authors: 100)
     n_select_draws: int = 10  # draws per C when picking C (authors: 10)
@@ -177,7 +178,7 @@ def svm_row(train: tuple, val: tuple, test: tuple, settings: ProbeSettings, solv
     x_fit, y_fit = np.concatenate([x_tr, x_va]), np.concatenate([y_tr, y_va])  # (n_train + n_val, d)
     solver = resolve_solver(solver, *x_fit.shape)
     with stopwatch() as elapsed:
-        sel = select_c(x_tr, y_tr, x_va, y_va, settings.c_grid, solver, device)
+        sel = select_c(x_tr, y_tr, x_va, y_va, settings.c_grid, solver, device, settings.c_patience)
         acc = svm_accuracy(x_fit, y_fit, x_te, y_te, sel.C, solver, device)
     row = {"accuracy": acc, "C": sel.C, "val_accuracy": {str(c): a for c, a in sel.val_accuracy.items()},
            "solver": solver, "features": int(x_tr.shape[1]), "svm_s": round(elapsed(), 1)}

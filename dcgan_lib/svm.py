@@ -238,10 +238,21 @@ class Selection:
 
 
 def select_c(x_train, y_train, x_val, y_val, c_grid, solver: str = "sklearn",
-             device: torch.device | str = "cpu") -> Selection:
-    """Pick C by validation accuracy; ties go to the smaller C (more regularised) (Paper §5.2)."""
-    scores = {c: svm_accuracy(x_train, y_train, x_val, y_val, c, solver, device)
-              for c in tqdm(sorted(c_grid), desc="C on validation", leave=False)}
+             device: torch.device | str = "cpu", patience: int | None = None) -> Selection:
+    """Pick C by validation accuracy; ties go to the smaller C (more regularised) (Paper §5.2).
+
+    C runs from small to large. With `patience`, the path stops once that many Cs in a row score below
+    the best so far: validation accuracy over C rises to one peak and falls, and the large Cs it then
+    skips are the slow ones (L-BFGS needs about 6x the evaluations at C = 1e-2 as at 1e-4 on Table 1's
+    features). `val_accuracy` holds the Cs actually fitted.
+    """
+    scores: dict[float, float] = {}
+    below = 0
+    for c in tqdm(sorted(c_grid), desc="C on validation", leave=False):
+        scores[c] = svm_accuracy(x_train, y_train, x_val, y_val, c, solver, device)
+        below = below + 1 if scores[c] < max(scores.values()) else 0
+        if patience is not None and below >= patience:
+            break
     best = max(scores.values())
     return Selection(C=min(c for c, s in scores.items() if s == best), val_accuracy=scores)
 

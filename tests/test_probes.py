@@ -135,6 +135,21 @@ def test_select_c_takes_the_argmax_and_breaks_ties_towards_more_regularisation(m
     assert svm.select_c(x, np.arange(4), x, np.arange(4), tuple(scores)).C == 1.0
 
 
+def test_select_c_with_patience_stops_after_that_many_cs_below_the_best(monkeypatch):
+    scores = {1e-4: 0.5, 1e-3: 0.7, 1e-2: 0.6, 1e-1: 0.65, 1.0: 0.6, 10.0: 0.9}
+    fitted = []
+    monkeypatch.setattr(svm, "svm_accuracy", lambda *a, **k: fitted.append(a[4]) or scores[a[4]])
+    x = np.zeros((4, 2), np.float32)
+    sel = svm.select_c(x, np.arange(4), x, np.arange(4), tuple(scores), patience=3)
+    assert fitted == [1e-4, 1e-3, 1e-2, 1e-1, 1.0] and sel.C == 1e-3 and set(sel.val_accuracy) == set(fitted)
+    fitted.clear()  # a C that ties the best resets the count; without patience the whole grid is fitted
+    scores[1e-1] = 0.7
+    assert svm.select_c(x, np.arange(4), x, np.arange(4), tuple(scores), patience=2).C == 10.0
+    assert fitted == list(scores)
+    fitted.clear()
+    assert svm.select_c(x, np.arange(4), x, np.arange(4), tuple(scores)).C == 10.0 and len(fitted) == 6
+
+
 def test_torch_solver_matches_sklearn_within_0_3_points():
     x, y = blobs(1500, d=40, k=5, sep=0.35, seed=0)
     xt, yt = blobs(2000, d=40, k=5, sep=0.35, seed=1)
