@@ -2,6 +2,7 @@
 real statistics are cached, and runs carry their scores (run.json, quality curve, figure, command line)."""
 import importlib.util
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -242,6 +243,18 @@ def test_cifar10_records_sit_beside_the_published_values(cifar, tmp_path, monkey
     assert main(["fid", "model", "--n", "4", "--profile", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
     rec = json.loads((tmp_path / "fid_model_cifar10_imagenet32_smoke.json").read_text())
     assert rec["paper"]["fid"] == 49.03 and rec["data"]["reference"]["split"] == "test"
+
+
+def test_a_store_models_fid_record_says_how_the_model_was_trained(smoke_run, tmp_path, monkeypatch):
+    from dcgan_lib.cli import fid_cmd
+
+    checkpoint = runs.RunFolder(smoke_run["out"]).checkpoint
+    g, d, info = runs.load_nets(checkpoint)
+    info.update(path=str(checkpoint), run=runs.read_record(smoke_run["out"]))
+    monkeypatch.setattr(fid_cmd.store, "get_model", lambda *a, **k: (g.eval(), d, info))
+    args = SimpleNamespace(checkpoint=None, dataset="cifar10", variant="imagenet32")
+    _, model = fid_cmd._generator(args, "smoke", "cpu")
+    assert model["training"] == trainlog.summary(smoke_run["out"]) and model["training"]["steps"] == 4
 
 
 def test_a_generator_figure_record_names_its_model_and_the_models_fid(smoke_run, tmp_path, monkeypatch):

@@ -126,8 +126,11 @@ def _generator(args, profile: str, device):
         g, _, info = store.get_model(args.dataset, args.variant, profile, device=device, train_if_missing=False)
     except FileNotFoundError as err:
         raise CommandError(str(err)) from err
-    return g, {"checkpoint": info["path"], "dataset": args.dataset, "profile": profile,
-               "commit": info["run"].get("commit")}
+    model = {"checkpoint": info["path"], "dataset": args.dataset, "profile": profile,
+             "commit": info["run"].get("commit")}
+    if info["run"]:  # how the model was trained: epochs, width, batch, wall time, data
+        model["training"] = trainlog.summary(Path(info["path"]).parent)
+    return g, model
 
 
 def run_model(args) -> int:
