@@ -179,3 +179,14 @@ def test_changed_tracked_figures_do_not_make_a_record_dirty(repo):
     assert results.git_commit() == head
     (repo / "code.py").write_text("x = 3\n")  # code still counts
     assert results.git_commit() == head + "+dirty"
+
+
+def test_every_committed_record_names_a_clean_commit_of_this_repository():
+    """The figures shipped in the repository can all be rerun as recorded (what `report --strict` checks)."""
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        pytest.skip("not a git checkout: commits cannot be checked")
+    records = report.load_records(root / "figures")
+    assert records, "no committed records found"
+    problems = report.record_problems(records, root)
+    assert not problems, report.problems_text(problems)
