@@ -214,14 +214,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", choices=sorted({s.dataset for s in GRID}), nargs="+",
                         default=sorted({s.dataset for s in GRID}), help="which settings of the grid to sweep")
-    parser.add_argument("--width", type=float, nargs="+", default=None, help="only these widths (default: all)")
+    parser.add_argument("--width", type=float, nargs="+", default=None,
+                        help="only these widths, swept in this order (default: all, in the grid's order)")
     parser.add_argument("--profile", default="cpu", help="whose figures folder, FID budget and data limit")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (CPU-seconds count all of them)")
     parser.add_argument("--budgets", type=int, nargs="+", default=list(BUDGETS), help="CPU-seconds per point")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    grid = tuple(s for s in GRID if s.dataset in args.dataset and (args.width is None or s.width in args.width))
+    grid = tuple(s for s in GRID if s.dataset in args.dataset)
+    if args.width:
+        grid = tuple(s for w in args.width for s in grid if s.width == w)
     print(run(grid, budgets=tuple(args.budgets), profile=args.profile, seed=args.seed))
 
 
