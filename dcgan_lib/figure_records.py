@@ -12,7 +12,7 @@ from typing import Any
 
 from torch import nn
 
-from dcgan_lib import latent, profiles, results, runs, trainlog
+from dcgan_lib import latent, profiles, results, trainlog
 
 LSUN_IMAGES = 3_033_043  # LSUN bedrooms, train split (Paper §4.1)
 PAPER_BATCH = 128
@@ -92,8 +92,9 @@ def write(stem: str, profile: str | profiles.Profile, metrics: dict, *, seed: in
         extra["model"] = {"path": info["path"], "step": info["step"],
                           **({"fingerprint": latent.fingerprint(G)} if G is not None else {})}
         data = info.get("run", {}).get("data", {}) if data is None else data
-    if folder is not None and runs.read_record(folder, missing_ok=True):
-        extra["training"] = trainlog.summary(folder)
+    training = trainlog.summary(folder, missing_ok=True) if folder is not None else None
+    if training:
+        extra["training"] = training
     if data is not None and hasattr(data, "provenance"):
         data = data.provenance()
     return results.write_record(stem, name=name, profile=profiles.resolve_name(profile), metrics=metrics, paper=paper,

@@ -27,9 +27,14 @@ def steps_per_epoch(record: dict) -> int:
     return max(1, images // (batch * world))
 
 
-def summary(folder: str | Path) -> dict:
-    """Numbers for a figure's record: wall time, images per second, steps, epochs, widths, device, data."""
-    rec = runs.read_record(folder)
+def summary(folder: str | Path, missing_ok: bool = False) -> dict | None:
+    """Numbers for a figure's record: wall time, images per second, steps, epochs, widths, device, data.
+
+    With `missing_ok`, a folder without a run record gives None (a model that was not trained here).
+    """
+    rec = runs.read_record(folder, missing_ok=missing_ok)
+    if not rec:
+        return None
     m, cfg = rec["metrics"], rec["train_config"]
     return {"run": str(runs.RunFolder(folder).record), "train_wall_s": rec["wall_s"],
             "train_images_per_s": round(float(m["images_per_s"]), 1), "steps": int(m["step"]),

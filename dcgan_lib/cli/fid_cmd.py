@@ -128,8 +128,9 @@ def _generator(args, profile: str, device):
         raise CommandError(str(err)) from err
     model = {"checkpoint": info["path"], "dataset": args.dataset, "profile": profile,
              "commit": info["run"].get("commit")}
-    if info["run"]:  # how the model was trained: epochs, width, batch, wall time, data
-        model["training"] = trainlog.summary(Path(info["path"]).parent)
+    training = trainlog.summary(Path(info["path"]).parent, missing_ok=True)  # epochs, width, wall time, data
+    if training:
+        model["training"] = training
     return g, model
 
 
