@@ -33,6 +33,7 @@ class Profile:
     max_images: int | None  # images taken from a dataset (None: all of it)
     # -- nets and training
     width: float  # multiplier on every hidden width of G and D (1.0 = the paper's nets)
+    widths: dict[tuple[str, str], float]  # per (dataset, variant) where it differs from `width`
     batch_size: int  # Paper §4: 128
     max_steps: int | None  # hard cap on training steps (smoke keeps runs to seconds)
     epochs: dict[tuple[str, str], int]  # passes over the data per (dataset, variant)
@@ -62,12 +63,16 @@ class Profile:
         """Passes over `dataset` when training `variant` at this profile."""
         return self.epochs.get((dataset, variant), self.default_epochs)
 
+    def width_of(self, dataset: str, variant: str) -> float:
+        """The width multiplier of `variant`'s nets when trained on `dataset` at this profile."""
+        return self.widths.get((dataset, variant), self.width)
+
 
 _GRID = (3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)  # C values tried on the validation split
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
-        "smoke", paper_data=False, max_images=128, width=1 / 16, batch_size=16, max_steps=4, epochs={},
+        "smoke", paper_data=False, max_images=128, width=1 / 16, widths={}, batch_size=16, max_steps=4, epochs={},
         default_epochs=1, checkpoint_every=2, log_every=1, calibration=(10, 16),
         quality=dict(samples=8, curve_samples=8, real=8, points=2),
         probe=dict(cifar_train=200, cifar_test=100, cifar_val=50, c_grid=(1e-3, 1e-2, 1e-1), n_labels=100,
@@ -81,12 +86,16 @@ PROFILES: dict[str, Profile] = {
         memorisation=(64, 64), face_photos=60, cascade_samples=32, cascade_side=128, scratch="runs/smoke"),
     "cpu": Profile(
         "cpu", paper_data=False, max_images=None, width=1 / 4, batch_size=64, max_steps=None,
+        # Table 1's D: CIFAR-10 accuracy per CPU-second (tier_sweep --dataset tiny_imagenet;
+        # figures/cpu_tier_sweep_tiny_imagenet.json) is best at width 1/2 and still rising after 3.7 epochs
+        widths={("tiny_imagenet", "imagenet32"): 1 / 2},
         # the paper: 5 epochs of LSUN (Figs. 2-3), 25 of faces (authors' code). Chosen by measured KID per
         # CPU-second (python -m dcgan_lib.tier_sweep; figures/cpu_tier_sweep_*.json): faces improve from 5 to
         # ~10 epochs at this width (a wider net does no better per CPU-second); bedrooms do not improve with more
-        # minutes at width 1/4 or 1/2 on the mirror's 3,446 images, so they keep their cheap setting.
+        # minutes at width 1/4 or 1/2 on the mirror's 3,446 images, so they keep their cheap setting. Table 1's
+        # D gets 8 epochs at width 1/2 (~36 min on 2 cores), past the sweep's best measured budget.
         epochs={("bedrooms", "lsun64"): 25, ("lsun_bedroom", "lsun64"): 1, ("celeba", "faces64"): 10,
-                ("tiny_imagenet", "imagenet32"): 2, ("imagenet", "imagenet32"): 1,
+                ("tiny_imagenet", "imagenet32"): 8, ("imagenet", "imagenet32"): 1,
                 ("svhn", "svhn32"): 200,  # authors: 200 epochs; ~90 s on the 1,083 mirror digits
                 ("cifar10", "imagenet32"): 1},
         default_epochs=5, checkpoint_every=100, log_every=10, calibration=(50, 128),
@@ -96,7 +105,7 @@ PROFILES: dict[str, Profile] = {
         dedup=dict(),
         memorisation=(1000, 1000), face_photos=None, cascade_samples=None, cascade_side=256),
     "paper": Profile(
-        "paper", paper_data=True, max_images=None, width=1.0, batch_size=128, max_steps=None,
+        "paper", paper_data=True, max_images=None, width=1.0, widths={}, batch_size=128, max_steps=None,
         epochs={("bedrooms", "lsun64"): 25, ("lsun_bedroom", "lsun64"): 5, ("celeba", "faces64"): 25,
                 ("tiny_imagenet", "imagenet32"): 25, ("imagenet", "imagenet32"): 5, ("svhn", "svhn32"): 200,
                 ("cifar10", "imagenet32"): 25},

@@ -44,7 +44,7 @@ def plan(dataset: str, variant: str, profile: str, n_images: int, steps: int | N
         steps = max(1, epochs * (n_images // batch))
         if prof.max_steps is not None:
             steps = min(steps, prof.max_steps)
-    cfg = TrainConfig(variant=variant, width=prof.width, batch_size=batch, steps=steps,
+    cfg = TrainConfig(variant=variant, width=prof.width_of(dataset, variant), batch_size=batch, steps=steps,
                       checkpoint_every=prof.checkpoint_every, log_every=prof.log_every, seed=prof.seed)
     if variant == "svhn32":  # authors' SVHN script: lr 5e-4, batch 64 (and Gaussian z, in the variant)
         cfg = replace(cfg, lr=5e-4, batch_size=min(64, n_images))
