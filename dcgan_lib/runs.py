@@ -174,15 +174,6 @@ def aside_path(path: str | Path) -> Path:
     return path.with_name(f"{path.name}.corrupt-{stamp}")
 
 
-def finished(folder: str | Path) -> bool:
-    """Whether the folder's checkpoint.pt reached the steps its training config asked for."""
-    path = RunFolder(folder).checkpoint
-    if not path.exists():
-        return False
-    state = read_checkpoint(path, keys=("step", "train_config"))
-    return state["step"] >= state["train_config"]["steps"]
-
-
 def _info(state: dict) -> dict:
     return {k: v for k, v in state.items() if k not in WEIGHTS}
 

@@ -1,6 +1,7 @@
 """The model store: later notebooks ask for a model by (dataset, variant, profile) and get it.
 
-A missing model is trained at that profile's size, so every notebook also runs alone. Models
+A missing model is trained at that profile's size, so every notebook also runs alone; one the profile
+now trains longer is trained on, and one whose net or recipe the profile has changed is refused. Models
 live in run folders runs/models/<dataset>_<variant>_<profile>/ (runs.model_dir; the files in them
 are runs'). The run record carries the final G's FID and KID against its training images
 (fid.budget's sample sizes).
@@ -84,7 +85,7 @@ def get_model(dataset: str, variant: str, profile: str | None = None, calibrate:
     profile = profiles.resolve_name(profile)
     folder = runs.model_dir(dataset, variant, profile)
     path = runs.RunFolder(folder).checkpoint
-    if not runs.finished(folder):
+    if not _ready(folder, dataset, variant, profile):
         if not train_if_missing:
             raise FileNotFoundError(f"no trained model at {path}; run `python -m dcgan_lib train "
                                     f"--dataset {dataset} --variant {variant} --profile {profile}`")
@@ -96,6 +97,29 @@ def get_model(dataset: str, variant: str, profile: str | None = None, calibrate:
     info["path"] = str(path)
     info["run"] = runs.read_record(folder, missing_ok=True)
     return g, d, info
+
+
+# what makes a store model the profile's model: its net and recipe (a user's seed or flags are theirs)
+PLANNED_FIELDS = ("variant", "width", "batch_size", "lr")
+
+
+def _ready(folder: Path, dataset: str, variant: str, profile: str) -> bool:
+    """Whether the folder holds the profile's model, trained to the end: False when there is none or it
+    stopped short of its own steps or of the profile's (get_model then trains on); raises when its net or
+    recipe differs from the profile's (the profile changed since it was trained)."""
+    path = runs.RunFolder(folder).checkpoint
+    if not path.exists():
+        return False
+    saved = runs.read_checkpoint(path, keys=("step", "train_config"))
+    record = runs.read_record(folder, missing_ok=True)
+    n_images = record["metrics"]["images"] if record else len(load_training_images(dataset, variant, profile))
+    planned = plan(dataset, variant, profile, n_images)
+    diff = {k: (saved["train_config"][k], getattr(planned, k)) for k in PLANNED_FIELDS
+            if saved["train_config"][k] != getattr(planned, k)}
+    if diff:
+        raise ValueError(f"{folder} holds a model trained with {diff} (saved, the {profile} profile now): the "
+                         "profile changed since; move the folder aside (or delete it) and the store trains it again")
+    return saved["step"] >= max(saved["train_config"]["steps"], planned.steps)
 
 
 def ensure_epochs(dataset: str, variant: str, profile: str, epochs: int, progress: bool = False) -> Path:

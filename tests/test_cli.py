@@ -68,6 +68,26 @@ def test_store_trains_a_missing_model_once_and_serves_it(tmp_path, monkeypatch):
     np.testing.assert_array_equal(first, store.sample(again, z))  # served from disk, deterministic
 
 
+def test_store_trains_on_when_the_profile_asks_for_more_and_refuses_a_changed_net(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from dcgan_lib import profiles
+
+    monkeypatch.setattr(results, "ROOT", tmp_path)
+    monkeypatch.setenv("DCGAN_DATA", str(tmp_path / "data"))
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i, img in enumerate(np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)):
+        Image.fromarray(img).save(folder / f"{i}.png")
+    dataset, smoke = f"folder:{folder}", profiles.PROFILES["smoke"]
+    assert store.get_model(dataset, "imagenet32", "smoke")[2]["step"] == 2  # 1 epoch of 2 steps
+    monkeypatch.setitem(profiles.PROFILES, "smoke", replace(smoke, default_epochs=2))
+    assert store.get_model(dataset, "imagenet32", "smoke")[2]["step"] == 4  # trained on, not served stale
+    monkeypatch.setitem(profiles.PROFILES, "smoke", replace(smoke, widths={(dataset, "imagenet32"): 1 / 8}))
+    with pytest.raises(ValueError, match=r"'width': \(0.0625, 0.125\).*move the folder aside"):
+        store.get_model(dataset, "imagenet32", "smoke")
+
+
 def test_fetch_with_a_bad_checksum_exits_non_zero_naming_the_file(tmp_path, monkeypatch, capsys):
     from dcgan_lib import registry
 
