@@ -50,36 +50,36 @@ def test_report_puts_records_and_paper_numbers_in_readme(tmp_path):
     assert "02_dedup_autoencoder" in text and text.endswith("y\n")
 
 
-def test_store_trains_a_missing_model_once_and_serves_it(tmp_path, monkeypatch):
+@pytest.fixture
+def store_dataset(tmp_path, monkeypatch):
+    """A dataset of 40 random 32 px images in a folder, with the model store and data root under tmp_path."""
     monkeypatch.setattr(results, "ROOT", tmp_path)
     monkeypatch.setenv("DCGAN_DATA", str(tmp_path / "data"))
     folder = tmp_path / "imgs"
     folder.mkdir()
     for i, img in enumerate(np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)):
         Image.fromarray(img).save(folder / f"{i}.png")
-    g, d, info = store.get_model(f"folder:{folder}", "imagenet32", "smoke")
+    return f"folder:{folder}"
+
+
+def test_store_trains_a_missing_model_once_and_serves_it(store_dataset):
+    g, d, info = store.get_model(store_dataset, "imagenet32", "smoke")
     assert info["step"] == 2  # smoke: 40 images // batch 16 = 2 steps per epoch x 1 epoch (cap 4)
-    record = json.loads((runs.model_dir(f"folder:{folder}", "imagenet32", "smoke") / "run.json").read_text())
+    record = json.loads((runs.model_dir(store_dataset, "imagenet32", "smoke") / "run.json").read_text())
     assert record["profile"] == "smoke" and record["metrics"]["images"] == 40
     z = g.cfg.sample_z(3, torch.Generator().manual_seed(0))
     first = store.sample(g, z)
-    again, _, _ = store.get_model(f"folder:{folder}", "imagenet32", "smoke")
+    again, _, _ = store.get_model(store_dataset, "imagenet32", "smoke")
     assert first.dtype == np.uint8 and first.shape == (3, 32, 32, 3)
     np.testing.assert_array_equal(first, store.sample(again, z))  # served from disk, deterministic
 
 
-def test_store_trains_on_when_the_profile_asks_for_more_and_refuses_a_changed_net(tmp_path, monkeypatch):
+def test_store_trains_on_when_the_profile_asks_for_more_and_refuses_a_changed_net(store_dataset, monkeypatch):
     from dataclasses import replace
 
     from dcgan_lib import profiles
 
-    monkeypatch.setattr(results, "ROOT", tmp_path)
-    monkeypatch.setenv("DCGAN_DATA", str(tmp_path / "data"))
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    for i, img in enumerate(np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)):
-        Image.fromarray(img).save(folder / f"{i}.png")
-    dataset, smoke = f"folder:{folder}", profiles.PROFILES["smoke"]
+    dataset, smoke = store_dataset, profiles.PROFILES["smoke"]
     assert store.get_model(dataset, "imagenet32", "smoke")[2]["step"] == 2  # 1 epoch of 2 steps
     monkeypatch.setitem(profiles.PROFILES, "smoke", replace(smoke, default_epochs=2))
     assert store.get_model(dataset, "imagenet32", "smoke")[2]["step"] == 4  # trained on, not served stale
