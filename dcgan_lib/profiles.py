@@ -1,7 +1,7 @@
 """Run presets: every knob of a run in one place (the nanoGPT pattern: one preset holds a whole run).
 
-`smoke` (CI: seconds), `cpu` (a laptop: the course in under 1.5 hours on 2 cores, figures/course_cpu.json), `paper` (GPUs: the
-paper's nets, data and epochs). `auto` resolves to `paper` when a CUDA device is present, else `cpu`.
+`smoke` (CI: seconds), `cpu` (a laptop: the course in under 1.5 hours on 2 cores, figures/course_cpu.json),
+`paper` (GPUs: the paper's nets, data and epochs). `auto` resolves to `paper` when a CUDA device is present, else `cpu`.
 Every notebook takes its profile from a papermill parameter whose default is DCGAN_PROFILE, resolves
 it once (`prof = profiles.get_profile(profile)`) and reads its knobs from `prof`; no module or notebook
 branches on a profile's name.
