@@ -18,7 +18,7 @@ import torch
 from dcgan_lib import data, dedup_scan, fid, nets, profiles, runs
 from dcgan_lib.plots import to_uint8
 from dcgan_lib.train import Trainer
-from dcgan_lib.train_config import TrainConfig
+from dcgan_lib.train_config import TrainConfig, differences
 
 
 def load_training_images(dataset: str, variant: str, profile: str, dedup: str | Path | None = None,
@@ -114,8 +114,7 @@ def _ready(folder: Path, dataset: str, variant: str, profile: str) -> bool:
     record = runs.read_record(folder, missing_ok=True)
     n_images = record["metrics"]["images"] if record else len(load_training_images(dataset, variant, profile))
     planned = plan(dataset, variant, profile, n_images)
-    diff = {k: (saved["train_config"][k], getattr(planned, k)) for k in PLANNED_FIELDS
-            if saved["train_config"][k] != getattr(planned, k)}
+    diff = differences(saved["train_config"], planned, PLANNED_FIELDS)
     if diff:
         raise ValueError(f"{folder} holds a model trained with {diff} (saved, the {profile} profile now): the "
                          "profile changed since; move the folder aside (or delete it) and the store trains it again")

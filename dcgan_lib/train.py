@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from dcgan_lib import nets, plots, runs
 from dcgan_lib.data import to_float
-from dcgan_lib.train_config import TrainConfig
+from dcgan_lib.train_config import TrainConfig, differences
 
 OK, COLLAPSED, NON_FINITE = 0, 1, 2  # a rank's verdict at a log or write point; the worst one (MAX) wins
 class TrainingStopped(RuntimeError):
@@ -258,12 +258,6 @@ class Trainer:
         plots.save_grid(images, self.run.latest_samples, nrow)
         return path
 
-    def _same_run(self, saved: dict) -> dict:
-        """{field: (saved, now)} where a checkpoint's TrainConfig differs from ours (steps may differ)."""
-        saved_cfg = TrainConfig(**saved)
-        return {k: (v, getattr(self.cfg, k)) for k, v in dataclasses.asdict(saved_cfg).items()
-                if k != "steps" and getattr(self.cfg, k) != v}
-
     def load_checkpoint(self, path: Path | None = None) -> bool:
         """Restore everything from a checkpoint; returns False when there is none.
 
@@ -280,7 +274,7 @@ class Trainer:
             state, error = None, err
         if self._agree(int(error is not None)):  # every rank read the same file: all go on or all stop
             raise self._set_aside(path, aside, error)
-        diff = self._same_run(state["train_config"])
+        diff = differences(state["train_config"], self.cfg)
         if diff:
             raise ValueError(f"{path} was written by a different configuration {diff} (saved, now); "
                              "use another --out folder or delete the checkpoint to start again")
@@ -313,7 +307,7 @@ class Trainer:
             state = runs.read_checkpoint(self.run.good_checkpoint)
         except runs.CheckpointError:
             return None
-        return None if self._same_run(state["train_config"]) else int(state["step"])
+        return None if differences(state["train_config"], self.cfg) else int(state["step"])
 
     def _set_aside(self, path: Path, aside: Path, error: runs.CheckpointError | None) -> runs.CheckpointError:
         """Move a damaged checkpoint out of the way (rank 0) and say how to restart (the same on every rank)."""

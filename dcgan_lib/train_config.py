@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
 
 from dcgan_lib import nets
 
@@ -74,3 +75,11 @@ class TrainConfig:
 
     def net_config(self) -> nets.NetConfig:
         return nets.get_config(self.variant, self.image_size, self.width)
+
+
+def differences(saved: dict, now: TrainConfig, names: Iterable[str] | None = None) -> dict:
+    """{field: (saved, now)} where a checkpoint's saved TrainConfig differs from `now`, over `names`
+    (default: every field but steps, which a resumed run may extend)."""
+    saved_cfg = TrainConfig(**saved)
+    names = names or [f.name for f in fields(TrainConfig) if f.name != "steps"]
+    return {k: (getattr(saved_cfg, k), getattr(now, k)) for k in names if getattr(saved_cfg, k) != getattr(now, k)}

@@ -2,13 +2,14 @@
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from dcgan_lib import report, results, runs, store
+from dcgan_lib import profiles, report, results, runs, store
 from dcgan_lib.cli import main
 
 
@@ -75,10 +76,6 @@ def test_store_trains_a_missing_model_once_and_serves_it(store_dataset):
 
 
 def test_store_trains_on_when_the_profile_asks_for_more_and_refuses_a_changed_net(store_dataset, monkeypatch):
-    from dataclasses import replace
-
-    from dcgan_lib import profiles
-
     dataset, smoke = store_dataset, profiles.PROFILES["smoke"]
     assert store.get_model(dataset, "imagenet32", "smoke")[2]["step"] == 2  # 1 epoch of 2 steps
     monkeypatch.setitem(profiles.PROFILES, "smoke", replace(smoke, default_epochs=2))
@@ -86,6 +83,15 @@ def test_store_trains_on_when_the_profile_asks_for_more_and_refuses_a_changed_ne
     monkeypatch.setitem(profiles.PROFILES, "smoke", replace(smoke, widths={(dataset, "imagenet32"): 1 / 8}))
     with pytest.raises(ValueError, match=r"'width': \(0.0625, 0.125\).*move the folder aside"):
         store.get_model(dataset, "imagenet32", "smoke")
+
+
+def test_store_plan_takes_each_models_width_and_epochs_from_the_profile():
+    tuned_model = ("tiny_imagenet", "imagenet32")
+    prof = replace(profiles.get_profile("smoke"), max_steps=None, widths={tuned_model: 1 / 8},
+                   epochs={tuned_model: 3})
+    tuned, other = store.plan("tiny_imagenet", "imagenet32", prof, 128), store.plan("cifar10", "imagenet32", prof, 128)
+    assert (tuned.width, other.width) == (1 / 8, prof.width) != (prof.width, prof.width)
+    assert (tuned.steps, other.steps) == (3 * 128 // prof.batch_size, prof.default_epochs * 128 // prof.batch_size)
 
 
 def test_fetch_with_a_bad_checksum_exits_non_zero_naming_the_file(tmp_path, monkeypatch, capsys):

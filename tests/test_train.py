@@ -318,14 +318,3 @@ def test_cli_refuses_nonsense_before_touching_the_data(tmp_path, monkeypatch, ca
     err = capsys.readouterr().err
     assert rc == 2 and flag in err and value in err and "no_such_folder" not in err, err
     assert not (tmp_path / "run").exists()
-
-
-
-def test_store_plan_takes_each_models_width_and_epochs_from_the_profile():
-    from dcgan_lib import profiles, store
-    tuned_model = ("tiny_imagenet", "imagenet32")
-    prof = dataclasses.replace(profiles.get_profile("smoke"), max_steps=None, widths={tuned_model: 1 / 8},
-                               epochs={tuned_model: 3})
-    tuned, other = store.plan("tiny_imagenet", "imagenet32", prof, 128), store.plan("cifar10", "imagenet32", prof, 128)
-    assert (tuned.width, other.width) == (1 / 8, prof.width) != (prof.width, prof.width)
-    assert (tuned.steps, other.steps) == (3 * 128 // prof.batch_size, prof.default_epochs * 128 // prof.batch_size)
