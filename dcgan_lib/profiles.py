@@ -93,7 +93,8 @@ PROFILES: dict[str, Profile] = {
         # CPU-second (python -m dcgan_lib.tier_sweep; figures/cpu_tier_sweep_*.json): faces improve from 5 to
         # ~10 epochs at this width (a wider net does no better per CPU-second); bedrooms do not improve with more
         # minutes at width 1/4 or 1/2 on the mirror's 3,446 images, so they keep their cheap setting. Table 1's
-        # D gets 8 epochs at width 1/2 (38.8 min of training on 2 cores: imagenet32_samples.json), past the sweep's best budget.
+        # D gets 8 epochs at width 1/2 (38.8 min of training on 2 cores: imagenet32_samples.json), past the
+        # sweep's best budget.
         epochs={("bedrooms", "lsun64"): 25, ("lsun_bedroom", "lsun64"): 1, ("celeba", "faces64"): 10,
                 ("tiny_imagenet", "imagenet32"): 8, ("imagenet", "imagenet32"): 1,
                 ("svhn", "svhn32"): 200,  # authors: 200 epochs; ~90 s on the 1,083 mirror digits
