@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 PROFILE ?= auto
 
-.PHONY: install data test figures lint clean-smoke
+.PHONY: install data test figures lint clean-smoke colab
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,8 @@ test: data
 	DCGAN_PROFILE=smoke MPLBACKEND=Agg $(BIN)/python -m pytest --nbval-lax --nbval-current-env \
 		--durations=10 tests $(NOTEBOOKS)
 
-# Execute every notebook with papermill in PROFILE (auto: paper on a GPU, else cpu), one progress bar -> figures/.
+# Execute every notebook with papermill in PROFILE (auto: gpu on a machine with a GPU, else cpu; paper only when
+# asked for), one progress bar -> figures/.
 figures: data
 	MPLBACKEND=Agg $(BIN)/python -m dcgan_lib course --profile $(PROFILE)
 	$(BIN)/python -m dcgan_lib report
@@ -37,3 +38,7 @@ figures: data
 lint: install
 	$(BIN)/ruff check dcgan_lib tests
 	$(BIN)/nbstripout --verify $(NOTEBOOKS)
+
+# Rewrite every notebook's Open-in-Colab badge and install cell from pyproject.toml's [project.urls].
+colab: install
+	$(BIN)/python -m dcgan_lib colab --sync

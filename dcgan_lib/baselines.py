@@ -32,19 +32,23 @@ def knn_over_draws(x_pool, y_pool, x_val, y_val, x_test, y_test, draws: Sequence
     """Pixel-space KNN fitted on each draw of labelled pool indices, k picked on validation per draw.
 
     Table 2's weakest baseline. The draws (class-balanced, from probe_data.class_balanced_draw) come from the
-    caller, so the KNN rows and the L2-SVM rows are scored on label draws made the same way.
+    caller, so the KNN rows and the L2-SVM rows are scored on label draws made the same way. k is chosen
+    before the test digits are classified; `test_correct` counts, per test digit, the draws that got it right.
     """
     flat = [np.asarray(x, np.float32).reshape(len(x), -1) / 255 for x in (x_pool, x_val, x_test)]
     val_err, test_err, chosen = [], [], []
+    correct = np.zeros(len(y_test), np.int64)
     for idx in tqdm(draws, desc="KNN draws", leave=False):
         fits = {k: KNeighborsClassifier(k).fit(flat[0][idx], y_pool[idx]) for k in ks}
         errs = {k: float((m.predict(flat[1]) != y_val).mean()) for k, m in fits.items()}
         k = min(errs, key=lambda k: (errs[k], k))
         chosen.append(k)
         val_err.append(errs[k])
-        test_err.append(float((fits[k].predict(flat[2]) != y_test).mean()))
+        right = fits[k].predict(flat[2]) == y_test
+        correct += right
+        test_err.append(1 - float(right.mean()))
     return {"test_error": float(np.mean(test_err)), "test_error_ci95": float(1.96 * np.std(test_err)),
-            "val_error": float(np.mean(val_err)), "k": chosen, "draws": len(draws)}
+            "val_error": float(np.mean(val_err)), "k": chosen, "draws": len(draws), "test_correct": correct}
 
 
 # --- Coates & Ng's 1-layer K-means network -----------------------------------------------------
@@ -177,15 +181,18 @@ def train_cnn(cfg: nets.NetConfig, images: np.ndarray, labels: np.ndarray, hp: C
     return model.eval()
 
 
+def cnn_predict(model: nn.Module, images: np.ndarray, device: torch.device | str = "cpu",
+                batch_size: int = 512) -> np.ndarray:
+    """A trained CNN's predicted class per image (N,)."""
+    with torch.no_grad():
+        return np.concatenate([model(uint8_to_float(images[start:start + batch_size], device)).argmax(1).cpu().numpy()
+                               for start in range(0, len(images), batch_size)])
+
+
 def cnn_error(model: nn.Module, images: np.ndarray, labels: np.ndarray, device: torch.device | str = "cpu",
               batch_size: int = 512) -> float:
     """Classification error of a trained CNN."""
-    wrong = 0
-    with torch.no_grad():
-        for start in range(0, len(images), batch_size):
-            pred = model(uint8_to_float(images[start:start + batch_size], device)).argmax(1).cpu().numpy()
-            wrong += int((pred != labels[start:start + batch_size]).sum())
-    return wrong / len(images)
+    return float((cnn_predict(model, images, device, batch_size) != np.asarray(labels)).mean())
 
 
 def random_search(cfg: nets.NetConfig, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from dcgan_lib import data, datasets, nets
-from dcgan_lib.train import Trainer, fast_cpu_bf16
-from dcgan_lib.train_config import TrainConfig
+from dcgan_lib import data, datasets, nets, train
+from dcgan_lib.train import Trainer
+from dcgan_lib.train_config import COMPILE_MODES, TrainConfig
 
 CONFIG_FLAGS = ("channels_last", "fused_adam")  # fast-path choices that are TrainConfig fields
 # Every fast-path choice, each switched off alone from the fp32 fast path in its own ablation row.
@@ -50,6 +50,9 @@ class BenchConfig:
     ablations: tuple[str, ...] = ABLATIONS
     all_off: bool = True  # also time the Trainer with every fast-path choice off (should match the reference)
     compile: bool = False  # also time the Trainer with torch.compile (minutes of warm-up on a CPU)
+    # more torch.compile rows, one per mode ("reduce-overhead": CUDA graphs, which cut the launch overhead);
+    # each also trains in the quality check, so its KID at equal steps stands beside its speed
+    compile_modes: tuple[str, ...] = ()
     bf16: bool = True  # also time bf16 autocast where the device has fast bf16 (CUDA, CPUs with AMX)
     quality_steps: int = 200  # steps of the fp32 / bf16 curve comparison, when bf16 is timed (0: skip)
     quality_always: bool = False  # run the comparison even where bf16 is not timed (the GPU check's CPU mode)
@@ -75,7 +78,26 @@ class OursSpec:
 
 def amp_works(device: torch.device) -> bool:
     """Whether the Trainer's bf16 autocast is on for this device (CUDA, or a CPU with AMX tiles)."""
-    return device.type == "cuda" or (device.type == "cpu" and fast_cpu_bf16())
+    return device.type == "cuda" or (device.type == "cpu" and train.fast_cpu_bf16())
+
+
+def compile_name(mode: str) -> str:
+    """A torch.compile mode's name in records: "compile" (the default mode) or "compile <mode>"."""
+    return "compile" + ("" if mode == "default" else f" {mode}")
+
+
+def compile_row(mode: str) -> str:
+    """The speed row of a torch.compile mode: "ours + compile", "ours + compile reduce-overhead", ..."""
+    return f"ours + {compile_name(mode)}"
+
+
+def compile_modes(cfg: BenchConfig) -> tuple[str, ...]:
+    """The torch.compile modes a benchmark times: "default" for `compile`, then `compile_modes`, each once."""
+    modes = tuple(dict.fromkeys((("default",) if cfg.compile else ()) + tuple(cfg.compile_modes)))
+    unknown = [m for m in modes if m not in COMPILE_MODES]
+    if unknown:
+        raise ValueError(f"unknown torch.compile mode {', '.join(unknown)}; valid: {', '.join(COMPILE_MODES)}")
+    return modes
 
 
 def ours_specs(cfg: BenchConfig, device: torch.device) -> dict[str, OursSpec]:
@@ -103,8 +125,9 @@ def ours_specs(cfg: BenchConfig, device: torch.device) -> dict[str, OursSpec]:
     if cfg.all_off:
         specs["ours, all choices off"] = OursSpec(dataclasses.replace(base, channels_last=False, fused_adam=False),
                                                   array_batches=False, host_sync=True, d_grads_in_g_step=True)
-    if cfg.compile:
-        specs["ours + compile"] = dataclasses.replace(fast, config=dataclasses.replace(base, compile=True))
+    for mode in compile_modes(cfg):
+        specs[compile_row(mode)] = dataclasses.replace(
+            fast, config=dataclasses.replace(base, compile=True, compile_mode=mode))
     if cfg.bf16 and amp_works(device):
         specs["ours bf16"] = dataclasses.replace(fast, config=dataclasses.replace(base, amp=True), numerics="bf16")
     return specs

@@ -1,4 +1,4 @@
-"""Probe-pipeline speed (issue 13): D's features of CIFAR-10, then one L2-SVM fit (Paper §5.1, Table 1).
+"""Probe-pipeline speed: D's features of CIFAR-10, then one L2-SVM fit (Paper §5.1, Table 1).
 
 The paper reports no timing; the target is the whole probe (features of the 60,000 images + one SVM
 fit at a fixed C) under 5 minutes on a GPU and 30 on a CPU. The fast torch L-BFGS solver is timed
@@ -16,6 +16,7 @@ import torch
 
 from dcgan_lib import data, features, nets, probe_data, results, store
 from dcgan_lib.bench import TARGETS, host, load_average
+from dcgan_lib.device import get_device
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def bench_probe(cfg: ProbeBenchConfig, profile: str, device: torch.device | None
     """Time D's features for CIFAR-10 train + test and one L2-SVM fit (Paper §5.1); write bench_probe_<device>.json."""
     from dcgan_lib import svm  # deferred: it imports sklearn
 
-    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = device or get_device()
     load_before = load_average()
     with results.stopwatch() as wall:
         with results.stopwatch() as t_data:

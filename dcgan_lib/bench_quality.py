@@ -1,9 +1,10 @@
-"""Does bf16 train like fp32? The check beside the speed benchmark's bf16 row (dcgan_lib.bench).
+"""Does bf16 (or torch.compile) train like fp32? The check beside the speed benchmark's rows (dcgan_lib.bench).
 
-fp32 and bf16 runs from one seed, and an fp32 run from the next seed, train the same steps; their loss_d,
-loss_g, D(x) and D(G(z)) curves are compared block by block against the seed-to-seed spread
-(`compare_curves`). When asked, each run's G samples also get FID and KID (dcgan_lib.fid), or are saved
-for scoring later where the FID Inception weights are not installed.
+fp32 and bf16 runs from one seed, and an fp32 run from the next seed, train the same steps; so does one fp32
+run under each torch.compile mode asked for. Each candidate's loss_d, loss_g, D(x) and D(G(z)) curves are
+compared with fp32's block by block against the seed-to-seed spread (`compare_curves`). When asked, each
+run's G samples also get FID and KID (dcgan_lib.fid) after those equal steps, or are saved for scoring
+later where the FID Inception weights are not installed.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 
 from dcgan_lib import fid, nets, store
+from dcgan_lib.bench_loops import compile_name
 from dcgan_lib.train import Trainer
 from dcgan_lib.train_config import TrainConfig
 
@@ -22,8 +24,9 @@ QUALITY_FLOORS = {"loss_d": 0.05, "loss_g": 0.1, "d_real": 0.02, "d_fake": 0.02}
 
 
 def compare_curves(curves: dict[str, dict[str, list[float]]], blocks: int = 5,
-                   floors: dict[str, float] | None = None) -> dict:
-    """Compare the `bf16` curves with the `fp32` ones of the same seed, block by block.
+                   floors: dict[str, float] | None = None, candidate: str = "bf16") -> dict:
+    """Compare the `candidate` curves (bf16, or a compiled run) with the `fp32` ones of the same seed, block
+    by block.
 
     Each curve is cut into `blocks` runs of steps and averaged (single GAN steps are chaotic). A metric
     passes when the largest block-mean gap between bf16 and fp32 is within its tolerance: the larger of
@@ -37,21 +40,21 @@ def compare_curves(curves: dict[str, dict[str, list[float]]], blocks: int = 5,
     rows = {}
     for metric in QUALITY_METRICS:
         ref = means(curves["fp32"][metric])
-        gap = max(abs(a - b) for a, b in zip(means(curves["bf16"][metric]), ref, strict=True))
+        gap = max(abs(a - b) for a, b in zip(means(curves[candidate][metric]), ref, strict=True))
         seed_gap = max(abs(a - b) for a, b in zip(means(curves["fp32, seed + 1"][metric]), ref, strict=True))
         tol = max(floors[metric], 1.5 * seed_gap)
-        rows[metric] = {"bf16_gap": round(gap, 4), "seed_gap": round(seed_gap, 4), "tolerance": round(tol, 4),
-                        "ok": bool(gap <= tol)}
+        rows[metric] = {f"{candidate}_gap" if candidate == "bf16" else "gap": round(gap, 4),
+                        "seed_gap": round(seed_gap, 4), "tolerance": round(tol, 4), "ok": bool(gap <= tol)}
     return {"blocks": blocks, "metrics": rows, "passed": all(r["ok"] for r in rows.values()),
             "block_means": {name: {m: [round(x, 4) for x in means(c[m])] for m in QUALITY_METRICS}
                             for name, c in curves.items()},
-            "rule": "per metric, max over blocks of |block mean bf16 - block mean fp32| <= max(floor, 1.5 x the "
-                    "same gap between fp32 runs of two seeds)"}
+            "rule": f"per metric, max over blocks of |block mean {candidate} - block mean fp32| <= max(floor, 1.5 x "
+                    "the same gap between fp32 runs of two seeds)"}
 
 
 def bf16_quality(variant: str, width: float, batch_size: int, images: np.ndarray, steps: int,
                  device: torch.device, out: Path, seed: int = 0, blocks: int = 5, fid_samples: int = 0,
-                 samples_dir: Path | None = None) -> dict:
+                 samples_dir: Path | None = None, compile_modes: tuple[str, ...] = ()) -> dict:
     """Train fp32 and bf16 from one seed (and fp32 from seed + 1) for `steps` steps each; compare the loss_d,
     loss_g, D(x), D(G(z)) curves (compare_curves). On a CPU without AMX bf16 autocast is forced on for this
     check only (slow emulation: it says whether bf16 trains alike, not how fast).
@@ -59,12 +62,17 @@ def bf16_quality(variant: str, width: float, batch_size: int, images: np.ndarray
     With `fid_samples`, each run's G (BatchNorm-calibrated) also gets FID and KID against `images`, so the
     seed-to-seed gap between the two fp32 runs shows how far bf16's FID may fall from fp32's. Where the FID
     Inception weights are not installed (a bare GPU machine), the samples are saved in `samples_dir`
-    instead (`fid samples FILE` scores them later)."""
-    runs = {"fp32": (False, seed), "bf16": (True, seed), "fp32, seed + 1": (False, seed + 1)}
+    instead (`fid samples FILE` scores them later).
+
+    Each of `compile_modes` adds an fp32 run from `seed` under torch.compile in that mode ("compile" for the
+    default mode, "compile <mode>" for the others), compared with fp32 the same way (report["compiled"])."""
+    runs = {"fp32": {"amp": False}, "bf16": {"amp": True}, "fp32, seed + 1": {"amp": False, "seed": seed + 1},
+            **{compile_name(m): {"amp": False, "compile": True, "compile_mode": m} for m in compile_modes}}
     curves, samples = {}, {}
-    for name, (amp, s) in runs.items():
-        cfg = TrainConfig(variant=variant, width=width, batch_size=batch_size, seed=s, amp=amp, steps=steps,
-                          snapshot_epochs=False)
+    for name, settings in runs.items():
+        amp = settings["amp"]
+        cfg = TrainConfig(variant=variant, width=width, batch_size=batch_size, steps=steps, snapshot_epochs=False,
+                          **{"seed": seed, **settings})
         t = Trainer(cfg, images, out / name.replace(" ", "_"), device=device, progress=False)
         if amp and device.type == "cpu":
             t.cpu_bf16 = True
@@ -76,6 +84,9 @@ def bf16_quality(variant: str, width: float, batch_size: int, images: np.ndarray
             samples[name] = _samples(t.G, fid_samples, seed)
     report = {"steps": steps, "batch_size": batch_size, "width": width, "seed": seed,
               "forced_on_cpu": device.type == "cpu", **compare_curves(curves, blocks=min(blocks, steps))}
+    if compile_modes:
+        report["compiled"] = {compile_name(m): compare_curves(curves, blocks=min(blocks, steps),
+                                                              candidate=compile_name(m)) for m in compile_modes}
     if samples:
         report["fid"] = _sample_quality(samples, images, device, samples_dir)
     return report

@@ -1,4 +1,4 @@
-"""What the two benchmarks add up to: the one-command GPU check (issue 13) and the bench.md table.
+"""What the two benchmarks add up to: the one-command GPU check and the bench.md table.
 
 Both sit above dcgan_lib.bench (training speed) and dcgan_lib.bench_probe (probe speed) and combine
 them: `gpu_check` runs both on a GPU into ONE record a short device lease can bring back, and
@@ -14,18 +14,20 @@ import torch
 
 from dcgan_lib import flops, results
 from dcgan_lib.bench import TARGETS, bf16_peak, paired_ratio, training_metrics
-from dcgan_lib.bench_loops import ABLATION_MEANING, BenchConfig
+from dcgan_lib.bench_loops import ABLATION_MEANING, BenchConfig, compile_modes, compile_name, compile_row
 from dcgan_lib.bench_probe import ProbeBenchConfig, bench_probe
+from dcgan_lib.device import get_device
 
-# ---- the one-command GPU check (issue 13) ------------------------------------------------------
+# ---- the one-command GPU check ------------------------------------------------------------------
 
 def gpu_check(cfg: BenchConfig, probe: ProbeBenchConfig | None, profile: str, device: torch.device | None = None,
               out_dir: Path | None = None, progress: bool = True) -> Path:
     """Everything a GPU should show, in one call and one record (bench_gpu_check_<device>.json): lsun64 at
     batch 128 (ours fp32 and bf16 against the reference in the same run), the fraction of the GPU's bf16
     peak (data-sheet table) and of a measured bf16 matmul, `cfg.quality_steps` paper-profile steps in fp32
-    and bf16 compared curve by curve, and the probe timing. On a CPU it runs as its CI smoke test."""
-    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    and bf16 compared curve by curve, each torch.compile mode of `cfg` (speed row, curves and KID after the
+    same steps as fp32), and the probe timing. On a CPU it runs as its CI smoke test."""
+    device = device or get_device()
     with results.stopwatch() as wall:
         metrics, context = training_metrics(dataclasses.replace(cfg, quality_always=True), device, progress)
         probe_metrics = None
@@ -54,6 +56,7 @@ def gpu_check(cfg: BenchConfig, probe: ProbeBenchConfig | None, profile: str, de
                                                                                               4),
         "probe": probe_metrics,
         "fid": (bf16.get("quality") or {}).get("fid"),
+        "compile": compile_summary(cfg, metrics),
         "targets": metrics["targets"],
     }
     return results.write_record(
@@ -61,6 +64,25 @@ def gpu_check(cfg: BenchConfig, probe: ProbeBenchConfig | None, profile: str, de
         profile=profile, metrics={**summary, "training": metrics}, out_dir=out_dir, device=device, seed=cfg.seed,
         paper={"note": "the paper reports no training speed", "batch_size": 128},
         **{**context, "wall_s": wall()})
+
+
+def compile_summary(cfg: BenchConfig, metrics: dict) -> dict:
+    """Per torch.compile mode timed: images/s, its speed-up over ours fp32 (paired per round), the seconds of
+    its first steps, whether its training curves stay within the seed-to-seed spread of fp32's, and its KID
+    after the same steps as the fp32 run (when samples were scored)."""
+    quality = metrics["bf16"].get("quality") or {}
+    scored = (quality.get("fid") or {}).get("by_run") or {}
+    out = {}
+    for mode in compile_modes(cfg):
+        row, name = compile_row(mode), compile_name(mode)
+        curves = (quality.get("compiled") or {}).get(name)
+        out[mode] = {"images_per_s": metrics["ablation_images_per_s"].get(row),
+                     "ratio_to_ours_fp32": metrics["speedups"].get(name),
+                     "first_steps_s": (metrics.get("compile_first_steps_s") or {}).get(row),
+                     "curves_within_tolerance": None if curves is None else curves["passed"],
+                     "kid": (scored.get(name) or {}).get("kid"), "kid_fp32": (scored.get("fp32") or {}).get("kid"),
+                     "kid_fp32_seed_plus_1": (scored.get("fp32, seed + 1") or {}).get("kid")}
+    return out
 
 
 # ---- the README table ---------------------------------------------------------------------------
@@ -97,6 +119,25 @@ def _gpu_check_fid(m: dict, out_dir: Path) -> list[str]:
             f"{runs}. The two fp32 seeds show how far runs that differ only by chance fall apart."]
 
 
+def _compile_lines(m: dict) -> list[str]:
+    """The GPU check's torch.compile rows: speed beside ours fp32 and quality after equal steps."""
+    rows = []
+    for mode, c in (m.get("compile") or {}).items():
+        if c["images_per_s"] is None:
+            continue
+        kid = "" if c["kid"] is None else (f"; KID {c['kid']:.4f} (fp32 {c['kid_fp32']:.4f}, fp32 from another "
+                                           f"seed {c['kid_fp32_seed_plus_1']:.4f})")
+        curves = {None: "curves not compared", True: "curves within tolerance", False: "curves OUTSIDE tolerance"}
+        rows.append(f"{mode}{' (CUDA graphs)' if mode == 'reduce-overhead' else ''}: {c['images_per_s']:,.1f} "
+                    f"images/s, {c['ratio_to_ours_fp32']:.2f}x ours fp32, first steps {c['first_steps_s']} s; "
+                    f"{curves[c['curves_within_tolerance']]}{kid}")
+    if not rows:
+        return []
+    steps = (m["training"]["bf16"].get("quality") or {}).get("steps")
+    return ["", f"torch.compile in the same run (fp32; quality after the same {steps} steps as fp32): "
+            + "; ".join(rows) + "."]
+
+
 def write_table(out_dir: Path) -> Path:
     """bench.md from every bench_*.json record in out_dir: equal-numerics ratios, machine-limit fractions,
     the bf16 row, the ablations, where the time goes, the probe and the GPU check."""
@@ -104,7 +145,7 @@ def write_table(out_dir: Path) -> Path:
     train_recs = [r for r in recs if "ours_images_per_s" in r["metrics"] and "numerics" in r["metrics"]]
     old = [r for r in recs if "ours_images_per_s" in r["metrics"] and "numerics" not in r["metrics"]]
     gpu_checks = [r for r in recs if r["name"].startswith("GPU check")]
-    lines = ["# Speed (issues 7, 13)", "", "Generated by `python -m dcgan_lib bench` from the JSON records beside "
+    lines = ["# Speed", "", "Generated by `python -m dcgan_lib bench` from the JSON records beside "
              "this file. Images/s: medians of interleaved timed windows, warm-up excluded; ratios: medians of "
              "the per-round ratios (windows of one round run back to back).", "",
              "## Equal numerics: our fp32 trainer against the fp32 reference", "",
@@ -216,10 +257,11 @@ def write_table(out_dir: Path) -> Path:
                   f"Record: {r['_file']}, commit {str(r['commit'])[:10]}."]
         ours, ablations = m["ours_fp32_images_per_s"], m["training"]["ablation_images_per_s"]
         off = [f"{name.removeprefix('ours ')}: {rate:,.1f} ({ours / rate:.2f}x)" for name, rate in ablations.items()
-               if "bf16" not in name]
+               if "bf16" not in name and "compile" not in name]
         if off:
             lines += ["", "Each fast-path choice switched off alone on this GPU (images/s; ours over it): "
                       + "; ".join(off) + "."]
+        lines += _compile_lines(m)
         lines += _gpu_check_fid(m, Path(out_dir))
     if not any(r["profile"] != "smoke" for r in gpu_checks) and not any(r["device"].startswith("NVIDIA") or
                                                                       "cuda" in r["device"] for r in train_recs):

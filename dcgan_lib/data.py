@@ -4,7 +4,8 @@ Whatever dcgan_lib.datasets reads (a mirror archive or an official release), its
 into a uint8 array at the training size (min-resize + centre crop) under data/cache/; training slices
 batches from that array and scales them to [-1, 1] on the fly (to_float). Decoding is kept apart from the
 registry, so adding a dataset touches only dcgan_lib.registry and changing the preprocessing only this module.
-Bad files never crash a run: they are skipped, counted and listed.
+Bad files never crash a run: they are skipped, counted and listed. A dataset with a held-out split (the
+bedrooms stand-in) serves it by `heldout_of`; no training path reads it.
 """
 from __future__ import annotations
 
@@ -105,8 +106,10 @@ class ImageSet:
         return len(self.images)
 
     def provenance(self) -> dict:
-        """Where the images came from, for records: dataset, split, source, path, checksum, count, bad files."""
-        return {k: self.info.get(k) for k in ("dataset", "split", "source", "path", "sha256", "n", "bad")}
+        """Where the images came from, for records: dataset, split, source, path, checksum, count, bad files
+        (and, for a combined dataset, its parts, removal list, held-out rule and split counts)."""
+        keys = ("dataset", "split", "source", "path", "sha256", "n", "bad", "splits", "dedup", "removed")
+        return {k: self.info.get(k) for k in keys if k in self.info or k in keys[:7]}
 
 
 def subset_indices(n: int, limit: int | None) -> np.ndarray:
@@ -163,7 +166,7 @@ def prepare(name: str, size: int, split: str = "train", limit: int | None = None
     full = cache_path(name, split, size, None)
     path = full if (limit is None or full.exists()) else cache_path(name, split, size, limit)
     meta_path = path.with_suffix(".json")
-    fingerprint = _folder_fingerprint(source.path) if name.startswith("folder:") else None
+    fingerprint = _folder_fingerprint(source.path) if name.startswith("folder:") else source.fingerprint
     stale = meta_path.exists() and json.loads(meta_path.read_text()).get("fingerprint") != fingerprint
     if stale or not (path.exists() and meta_path.exists()):
         _build_cache(source, name, split, size, None if path == full else limit, path, workers, progress,
@@ -226,10 +229,26 @@ def _build_cache(source: datasets.Source, name: str, split: str, size: int, limi
     meta = {"dataset": name, "split": split, "size": size, "source": source.kind,
             "path": str(source.path), "sha256": source.sha256, "n": n, "bad": len(bad),
             "bad_files": bad, "labelled": labelled, "fingerprint": fingerprint, "ids": ids, "labels": labels}
+    if source.split_info is not None:
+        meta["splits"] = source.split_info()
     meta_tmp = path.with_name(f"{path.stem}.part{os.getpid()}.json")
     meta_tmp.write_text(json.dumps(meta))
     os.replace(tmp, path)
     os.replace(meta_tmp, path.with_suffix(".json"))
+
+
+def heldout_of(images: ImageSet, limit: int | None = None) -> ImageSet | None:
+    """The held-out split of a training set's dataset, at its size (`limit`: evenly spaced), or None when the
+    dataset has none. Quality and memorisation are measured against it; no model trains on it."""
+    name = images.info.get("dataset")
+    if name not in registry.DATASETS or "heldout" not in registry.DATASETS[name].splits:
+        return None
+    return prepare(name, images.info["size"], split="heldout", limit=limit, progress=False)
+
+
+def content_digests(images: np.ndarray) -> list[str]:
+    """sha256 of each uint8 image's pixels: equal digests are identical images, wherever they came from."""
+    return [hashlib.sha256(np.ascontiguousarray(img).tobytes()).hexdigest() for img in images]
 
 
 def stream(name: str, size: int, batch_size: int = 256, split: str = "train",

@@ -108,11 +108,14 @@ def _plain(item_id):
 
 
 def groups_document(hashed: HashedSet, radius: int, model_path: str | None = None, robust: bool = False,
-                    cfg: DedupConfig | None = None, min_ncc: float | None = None) -> dict:
+                    cfg: DedupConfig | None = None, min_ncc: float | None = None, split: str | None = None,
+                    limit: int | None = None) -> dict:
     """The groups file: duplicate groups as lists of item ids plus a summary (`--dedup FILE`).
 
     robust=True groups a ProbedSet with `robust_groups` (cfg: the hash's DedupConfig; radius is
     then the probe radius), else the keys within `radius` bits (0: the paper's exact key).
+    `split` and `limit` say what was hashed ("scanned"): a combined dataset's removal list must be a
+    scan of its whole "all" split (dcgan_lib.datasets refuses any other).
     """
     if robust:
         if not isinstance(hashed, ProbedSet) or cfg is None:
@@ -128,7 +131,7 @@ def groups_document(hashed: HashedSet, radius: int, model_path: str | None = Non
     in_groups = sum(len(g) for g in groups)
     return {
         "format": FORMAT, "dataset": hashed.dataset, "radius": stats.get("radius", radius), "method": method,
-        "model": model_path,
+        "model": model_path, "scanned": {"split": split, "limit": limit},
         "summary": {"images": len(hashed.ids), "groups": len(groups), "images_in_groups": in_groups,
                     "images_removed": in_groups - len(groups), "images_per_s": round(hashed.images_per_s, 1)},
         "search": stats,

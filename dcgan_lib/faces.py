@@ -1,14 +1,11 @@
-"""Propose face exemplars automatically with OpenCV's Haar cascades (helps Paper §6.3.2, Figs. 7-8).
+"""Propose face exemplars by pose with OpenCV's profile-face Haar cascade (helps Paper Fig. 8).
 
-The paper picked its exemplars (smiling / neutral, glasses / none, looking left / right) by hand.
-These scores only rank samples so a person picks from a short list; they are proposals, not
-labels. Scores are raw detector evidence on a face image upscaled to `side` pixels:
-- smile: the number of raw smile-cascade hits in the lower part of the face (more = wider smile);
-- glasses: minus the best confidence of the eye-with-eyeglasses cascade in the eye band: frames
-  and dark lenses hide the eyes even from it (an empirical choice: on the first 400 mirror CelebA
-  faces, 12 with glasses marked by eye, it ranks them with ROC AUC 0.95); check by eye;
-- pose: profile-cascade confidence on the image minus on its mirror. OpenCV's profile cascade
-  finds faces turned towards the viewer's LEFT, so > 0 means facing left, < 0 facing right.
+The paper picked its four faces looking left and four looking right by hand. The pose score only
+ranks samples; it is a proposal, not a label (CelebA has no pose label to train a classifier on, as
+dcgan_lib.attributes does for Fig. 7's smiles, genders and glasses). The score is raw detector
+evidence on a face image upscaled to `side` pixels: the profile cascade's best confidence on the
+image minus on its mirror. OpenCV's profile cascade finds faces turned towards the viewer's LEFT,
+so > 0 means facing left, < 0 facing right.
 """
 from __future__ import annotations
 
@@ -37,7 +34,7 @@ class CascadeSettings:
 
 @lru_cache(maxsize=None)
 def load_cascade(name: str) -> cv2.CascadeClassifier:
-    """One of OpenCV's bundled Haar cascades by short name, e.g. "smile" or "profileface"."""
+    """One of OpenCV's bundled Haar cascades by short name, e.g. "profileface"."""
     path = cv2.data.haarcascades + f"haarcascade_{name}.xml"
     cascade = cv2.CascadeClassifier(path)
     if cascade.empty():
@@ -60,23 +57,18 @@ def _detect(name: str, gray: np.ndarray, s: CascadeSettings, min_size=(0, 0)) ->
 
 
 def face_scores(image: np.ndarray, settings: CascadeSettings = CascadeSettings()) -> dict[str, float]:
-    """Smile, glasses and pose scores of one aligned face (uint8 HxWx3) (proposals for Figs. 7-8)."""
-    s = settings.side
-    g = _gray(image, s)
-    mouth = g[int(0.58 * s):, :]  # lower face
-    eyes = g[int(0.23 * s):int(0.59 * s), :]  # eye band of an aligned, centre-cropped face
-    smiles, _ = _detect("smile", mouth, settings, (s // 6, s // 12))
-    _, glasses_eye_w = _detect("eye_tree_eyeglasses", eyes, settings)
+    """The pose score of one aligned face (uint8 HxWx3): > 0 facing the viewer's left (proposals for Fig. 8)."""
+    g = _gray(image, settings.side)
     _, left_w = _detect("profileface", g, settings)
     _, right_w = _detect("profileface", np.ascontiguousarray(g[:, ::-1]), settings)
-    return {"smile": float(smiles), "glasses": -glasses_eye_w, "pose": left_w - right_w}
+    return {"pose": left_w - right_w}
 
 
 def score_faces(images: np.ndarray, settings: CascadeSettings = CascadeSettings(),
                 progress: bool = True) -> dict[str, np.ndarray]:
-    """Scores of many faces (N x H x W x 3 uint8): {"smile", "glasses", "pose"} -> (N,) arrays."""
+    """Pose scores of many faces (N x H x W x 3 uint8): {"pose"} -> (N,) array."""
     rows = [face_scores(im, settings) for im in tqdm(images, desc="cascades", disable=not progress)]
-    return {k: np.array([r[k] for r in rows], dtype=np.float64) for k in ("smile", "glasses", "pose")}
+    return {"pose": np.array([r["pose"] for r in rows], dtype=np.float64)}
 
 
 def propose(scores: np.ndarray, k: int, highest: bool = True, exclude=()) -> list[int]:
@@ -84,24 +76,6 @@ def propose(scores: np.ndarray, k: int, highest: bool = True, exclude=()) -> lis
     order = np.argsort(-np.asarray(scores) if highest else np.asarray(scores), kind="stable")
     banned = set(int(i) for i in exclude)
     return [int(i) for i in order if int(i) not in banned][:k]
-
-
-def cascade_picks(scores: dict[str, np.ndarray], equations: list[dict], k: int = 3) -> list[dict]:
-    """Fig. 7's exemplars chosen by the cascades alone, for a model no person picked on.
-
-    Each equation (name, attribute, ...) gets a = the k highest scores of its attribute, b = the k
-    lowest and c = the next k lowest, labelled by what the cascade measured, not by the paper's concepts.
-    """
-    out = []
-    for eq in equations:
-        s = scores[eq["attribute"]]
-        a = propose(s, k)
-        b = propose(s, k, highest=False, exclude=a)
-        c = propose(s, k, highest=False, exclude=a + b)
-        out.append({**eq, "a": {"label": f"top-{k} {eq['attribute']} score", "picks": a},
-                    "b": {"label": f"bottom-{k} {eq['attribute']} score", "picks": b},
-                    "c": {"label": f"next {k} lowest {eq['attribute']} score", "picks": c}})
-    return out
 
 
 def show_numbered(images, cols: int = 20, highlight: dict[str, list[int]] | None = None, ax=None,

@@ -1,4 +1,4 @@
-"""FID and KID with the standard FID Inception network, fully offline (issue 11; the paper judged samples by eye).
+"""FID and KID with the standard FID Inception network, fully offline (the paper judged samples by eye).
 
 The network is TensorFlow's inception-2015-12-05 as the FID uses it (Heusel et al. 2017): pytorch-fid's
 architecture (torchvision's InceptionV3 with the FIDInceptionA/C/E_1/E_2 blocks, pool3, 2048-d) holding
@@ -11,7 +11,9 @@ Preprocessing is pytorch-fid's: uint8 NHWC -> float in [0, 1] -> bilinear resize
 TF's older bilinear op and scales by x/128 - 1; both shift FID a little, so compare numbers made with
 the same code (the published CIFAR-10 reference values below were made with pytorch-fid).
 
-FID: Frechet distance between Gaussians fitted (float64) to the pool3 features of two image sets.
+FID: Frechet distance between Gaussians fitted (float64) to the pool3 features of two image sets. The
+network runs on any device (CUDA, Apple's MPS, the CPU); every float64 step is numpy on the CPU, so MPS,
+which has no float64, needs no fallback here (dcgan_lib.device holds the others).
 KID (Binkowski et al. 2018): the unbiased MMD^2 with the cubic polynomial kernel k(x, y) =
 (x.y / d + 1)^3, averaged over random subsets (torch-fidelity's defaults: 100 subsets of 1000, or of
 all images when fewer); unlike FID it is unbiased at small sample sizes, so training curves use it.
@@ -52,7 +54,7 @@ STATS_VERSION = 1  # bump when features change: cached statistics of another ver
 REFERENCES = {
     "cifar10_train_vs_test": {
         "fid": 3.15, "what": "FID(CIFAR-10 train 50,000, test 10,000) of the original PNG-exact images",
-        "code": "pytorch-fid (value as cited in issue 11)"},
+        "code": "pytorch-fid (the value the course's FID goal cites; the PNG originals are not offline)"},
     "studiogan_dcgan_cifar10": {
         "fid": 49.03, "what": "PyTorch-StudioGAN's DCGAN on CIFAR-10: 10,000 samples vs the 10,000 test images",
         "code": "PyTorch-StudioGAN (their GPU run, their Inception port)"},

@@ -76,15 +76,39 @@ PAPER: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+QUALITY_KEYS = ("fid", "kid", "kid_std", "fid_samples", "fid_real_images")  # the training summary's final-G scores
+
+
+def _drawn_quality(folder, training: dict, snapshot: int | None, info: dict | None, device) -> dict:
+    """FID/KID of the weights a figure draws (see `write`)."""
+    if snapshot is not None:
+        row = trainlog.snapshot_quality(folder, snapshot, device=device or "cpu")
+        return {"weights": f"snapshot after epoch {snapshot}", "step": int(row["step"]), "fid": row["fid"],
+                "kid": row["kid"], "kid_std": row["kid_std"], "samples": int(row["samples"]),
+                "real_images": int(row["real_images"])}
+    if info is not None and info.get("step") == training["steps"] and training.get("fid") is not None:
+        return {"weights": "final checkpoint", "step": training["steps"], "fid": training["fid"],
+                "kid": training["kid"], "kid_std": training["kid_std"], "samples": training["fid_samples"],
+                "real_images": training["fid_real_images"]}
+    return {"weights": "not a single trained G" if info is None else f"checkpoint at step {info.get('step')}",
+            "fid": None, "kid": None, "note": "no FID/KID measured for exactly these weights"}
+
+
 def write(stem: str, profile: str | profiles.Profile, metrics: dict, *, seed: int | None, wall_s: float | None,
           device=None, data=None, folder: str | Path | None = None, G: nn.Module | None = None,
-          info: dict | None = None, **extra) -> Path:
+          info: dict | None = None, snapshot: int | None = None, **extra) -> Path:
     """Write the record of figure `stem` (a key of PAPER) in the profile's figures folder.
 
     `data` is a dict or a data.ImageSet (its provenance). A figure made from a store model passes
     `G` and the `info` that store.get_model returned: the record names the checkpoint, its step, G's
     fingerprint and the run's summary (with the model's FID and KID); its data default to the run's.
-    A figure made from a run's snapshots passes that run's `folder` for the summary instead.
+    A figure made from a run's snapshots passes that run's `folder` for the summary instead, and the
+    `snapshot` epoch it draws.
+
+    `quality` in the record is the FID/KID of exactly the weights the figure draws: the snapshot's own
+    (trainlog.snapshot_quality, measured if need be) or, for a store model, its run's final scores when the
+    served checkpoint is the run's last step; the training summary then keeps the final-G scores only when they
+    are the drawn weights', so no figure carries another model's numbers.
     """
     name, paper = PAPER[stem]
     if info is not None:
@@ -94,6 +118,9 @@ def write(stem: str, profile: str | profiles.Profile, metrics: dict, *, seed: in
         data = info.get("run", {}).get("data", {}) if data is None else data
     training = trainlog.summary(folder, missing_ok=True) if folder is not None else None
     if training:
+        extra["quality"] = _drawn_quality(folder, training, snapshot, info, device)
+        if extra["quality"].get("weights") != "final checkpoint":
+            training = {k: v for k, v in training.items() if k not in QUALITY_KEYS}
         extra["training"] = training
     if data is not None and hasattr(data, "provenance"):
         data = data.provenance()

@@ -1,4 +1,4 @@
-"""The machine's own limit (issue 13): FLOPs counted from the nets, measured GEMM and conv throughput,
+"""The machine's own limit: FLOPs counted from the nets, measured GEMM and conv throughput,
 and where one training step's time goes.
 
 A ratio to a slow reference says little once a loop is compute-bound (Paper §3's nets at the paper's
@@ -54,14 +54,30 @@ def best_rate(fn: Callable[[], object], flops: float, device: torch.device, seco
 
 def gemm_throughput(device: torch.device, dtype: torch.dtype = torch.float32, n: int | None = None,
                     seconds: float = 1.0) -> dict:
-    """Measured dense n x n x n matmul throughput in FLOP/s (n: 2048 on a CPU, 8192 on a GPU)."""
-    n = n or (8192 if device.type == "cuda" else 2048)
+    """Measured dense n x n x n matmul throughput in FLOP/s. n: up to 2048 on a CPU, 8192 on a GPU, halved
+    while one product would take more than a quarter of `seconds` (bf16 emulated on a CPU without AMX is
+    ~100x slower than fp32: a fixed n would take minutes there)."""
+    n = n or _gemm_size(device, dtype, 8192 if device.type == "cuda" else 2048, seconds / 4)
     gen = torch.Generator(device="cpu").manual_seed(0)
     a, b = (torch.randn(n, n, generator=gen).to(device, dtype) for _ in range(2))
     out = torch.empty(n, n, device=device, dtype=dtype)
     flops = count_flops(lambda: torch.mm(a, b))
     rate = best_rate(lambda: torch.mm(a, b, out=out), flops, device, seconds)
     return {"n": n, "dtype": str(dtype).removeprefix("torch."), "flop_per_s": rate}
+
+
+def _gemm_size(device: torch.device, dtype: torch.dtype, largest: int, budget_s: float) -> int:
+    """The largest power-of-two n <= largest whose n x n matmul takes at most budget_s (at least 128)."""
+    n = 128
+    while n < largest:
+        a = torch.ones(n, n, device=device, dtype=dtype)
+        start = time.perf_counter()
+        torch.mm(a, a)
+        _sync(device)
+        if (time.perf_counter() - start) * 8 > budget_s:  # doubling n costs 8x
+            break
+        n *= 2
+    return n
 
 
 def conv_layers(net_cfg: nets.NetConfig, batch: int) -> list[dict]:

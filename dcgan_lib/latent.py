@@ -179,3 +179,18 @@ def rank_correlation(x, y) -> float:
     if np.ptp(np.asarray(y, dtype=float)) == 0 or np.ptp(np.asarray(x, dtype=float)) == 0:
         return float("nan")
     return float(np.corrcoef(rx, ry)[0, 1])
+
+
+# Two images differ visibly when their RMS difference is at least this on G's [-1, 1] scale: 0.05 is 2.5% of
+# the range (about 6 of 255 grey levels), above the 1-2% contrast a viewer tells apart side by side.
+VISIBLE_RMS = 0.05
+
+
+def mean_pairwise_rms(images: torch.Tensor) -> float:
+    """The RMS pixel distance between two of the images (m x 3 x H x W in [-1, 1]), averaged over all pairs."""
+    flat = images.flatten(1).double()
+    if len(flat) < 2:
+        raise ValueError("the spread of images needs at least two of them")
+    d = torch.cdist(flat, flat, compute_mode="donot_use_mm_for_euclid_dist") / flat.shape[1] ** 0.5  # m x m RMS
+    m = len(flat)
+    return float(d.sum() / (m * (m - 1)))

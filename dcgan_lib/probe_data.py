@@ -7,7 +7,7 @@ images with their provenance. dcgan_lib.probes fills them and runs the protocols
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -74,15 +74,53 @@ class Labelled:
     labels: np.ndarray
 
 
+class TestDataWithheld(RuntimeError):
+    """Raised when code that makes a choice (C, width, epochs, snapshot) reaches for the test images."""
+
+
+class Withheld:
+    """Stands in for the test part of data handed to a choice: any use of it raises `TestDataWithheld`.
+
+    Every choice is made on the validation split; giving the choosing code this instead of the test
+    images makes that true by construction, not by care.
+    """
+
+    def __init__(self, why: str = "choices are made on validation data only"):
+        object.__setattr__(self, "_why", why)
+
+    def _refuse(self, *_args, **_kwargs):
+        raise TestDataWithheld(f"the test split is withheld here ({self._why}); measure on it only after "
+                               "every choice is made, with data that has its test part")
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        self._refuse()
+
+    __len__ = __iter__ = __getitem__ = __array__ = __bool__ = _refuse
+
+
 @dataclass(frozen=True)
 class ProbeData:
-    """One protocol's data: fit/draw on `train`, pick C on `val`, measure on `test`."""
+    """One protocol's data: fit/draw on `train`, pick C on `val`, measure on `test`.
+
+    `test` is a `Withheld` in data made for a choice (`for_selection`): the choosing code cannot read it.
+    """
 
     train: Labelled
     val: Labelled
-    test: Labelled
+    test: Labelled | Withheld
     bn_images: np.ndarray  # BatchNorm statistics come from these (never from test images)
     protocol: str
     description: str
     data: dict  # provenance for the record
     split: Split | None = None  # the index sets behind train/val/test (SVHN protocols)
+
+    @property
+    def has_test(self) -> bool:
+        """False for data made for a choice, whose test part is withheld."""
+        return not isinstance(self.test, Withheld)
+
+    def for_selection(self) -> ProbeData:
+        """The same data with its test part withheld: what code that makes a choice receives."""
+        return replace(self, test=Withheld())

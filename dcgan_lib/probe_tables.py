@@ -57,6 +57,10 @@ def table_markdown(record: dict) -> str:
     for r in ours:
         if id(r) not in matched:
             lines.append(f"| (extra) {r['model']} | - | {_pct(r['value'], r.get('ci95'))} | {r.get('note', '')} |")
+    claims = m.get("claims") or {}
+    if claims:
+        lines += ["", "Paired claims (rows measured on the same test images; one-sided):", ""]
+        lines += [f"- {c['text']}" for c in claims.values()]
     lines += ["", f"Data: {record['data'].get('dataset')} from {record['data'].get('source')} "
               f"({record['data'].get('archive')}, sha256 {str(record['data'].get('sha256'))[:12]}...). "
               f"Commit {record['commit']}, device {record['device']}, seed {record['seed']}, "

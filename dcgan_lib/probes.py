@@ -16,14 +16,31 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from dcgan_lib import authors, data, datasets, features, nets, results
-from dcgan_lib.baselines import KMeansConfig, cnn_error, fit_kmeans, knn_over_draws, random_search
+from dcgan_lib import authors, data, datasets, features, nets, paired, results
+from dcgan_lib.baselines import KMeansConfig, cnn_predict, fit_kmeans, knn_over_draws, random_search
 from dcgan_lib.features import FeatureConfig, FeatureSet, extract, extract_parts, memory_mb, prepare_bn
-from dcgan_lib.probe_data import Labelled, ProbeData, class_balanced_draw, offline_svhn_split, paper_svhn_split
+from dcgan_lib.paired import correct_record
+from dcgan_lib.probe_data import (
+    Labelled,
+    ProbeData,
+    Withheld,
+    class_balanced_draw,
+    offline_svhn_split,
+    paper_svhn_split,
+)
 from dcgan_lib.probe_tables import paper_table1, paper_table2, write_table
 from dcgan_lib.profiles import Profile, get_profile
 from dcgan_lib.results import stopwatch
-from dcgan_lib.svm import resolve_solver, select_c, standardize, svm_accuracy
+from dcgan_lib.svm import (
+    Selection,
+    Standardizer,
+    resolve_solver,
+    search_c,
+    select_c,
+    standardize,
+    svm_accuracy,
+    svm_correct,
+)
 
 
 @dataclass(frozen=True)
@@ -50,15 +67,43 @@ class ProbeSettings:
     full_size: bool = False  # also run Table 1 at the paper's size (probe_full: all 60,000 images, full width)
     full_size_limit: int | None = None  # shrink that run's train set (smoke only)
     full_size_c_grid: tuple[float, ...] = (1e-5, 3e-5, 1e-4, 3e-4)  # warm-started path over C
-    full_size_max_evals: int = 40  # L-BFGS evaluations per C (each reads every feature; the refit gets twice)
+    # the paper-size fits' evaluation budget (each reads every feature; the refit gets twice): a ceiling, not the
+    # stopping rule, which is svm.TOLERANCE. Measured: 16-70 evaluations per C on D's full-width features
+    full_size_max_evals: int = 300
     authors_floor: float | None = None  # accuracy the authors' D must beat (None: the random D's; smoke: chance)
     full_size_minutes: float | None = 30  # budget of the paper-size Table 1 on 2 CPU cores (None: unchecked)
+    # the notebooks' paired claims ("A beats B" at p < paired.ALPHA) that this profile asserts (the others are
+    # printed, "shown" or "not shown at this size"): gan_training (our D beats the random D), authors_beat_random,
+    # beats_kmeans (our D beats K-means: the paper's Table 1 claim), beats_cnn (our D beats the supervised CNN:
+    # Table 2's), authors_beat_cnn, authors_beat_knn
+    claims: tuple[str, ...] = ("gan_training", "authors_beat_random", "beats_kmeans", "beats_cnn",
+                               "authors_beat_cnn", "authors_beat_knn")
 
 
 def settings_for(profile: Profile | str) -> ProbeSettings:
     """The probe sizes of a profile (profiles.PROFILES holds the values): smoke (seconds), cpu (minutes on
     2 cores) or paper (Paper §5)."""
-    return ProbeSettings(**get_profile(profile).probe)
+    settings = ProbeSettings(**get_profile(profile).probe)
+    unknown = set(settings.claims) - set(CLAIMS)
+    if unknown:
+        raise ValueError(f"unknown claims {sorted(unknown)} in the probe settings; known: {sorted(CLAIMS)}")
+    return settings
+
+
+# What each paired claim "A beats B" says (rows measured on the same test images; dcgan_lib.paired)
+CLAIMS = {
+    "gan_training": "our D beats the random D of its architecture (what GAN training buys)",
+    "authors_beat_random": "the authors' D beats the random D of our architecture",
+    "beats_kmeans": "our D beats 1-layer K-means (the paper's Table 1 claim)",
+    "beats_cnn": "our D beats the supervised CNN on the same test digits (the paper's Table 2 claim)",
+    "authors_beat_cnn": "the authors' D beats the supervised CNN on the same test digits",
+    "authors_beat_knn": "the authors' D beats pixel KNN",
+}
+
+
+def paired_claims(pairs: dict[str, tuple[dict, dict]], seed: int = 0) -> dict[str, dict]:
+    """The paired verdict (dcgan_lib.paired.compare) of each named claim: name -> (row A, row B)."""
+    return {name: paired.compare(a, b, CLAIMS[name], seed=seed) for name, (a, b) in pairs.items()}
 
 
 @dataclass(frozen=True)
@@ -70,6 +115,8 @@ class DrawResult:
     test_errors: tuple[float, ...]
     solver: str = "sklearn"
     solver_check: dict | None = None  # the first test draw refitted with the other solver
+    test_correct: np.ndarray | None = None  # (n_test,) per test image, how many of the draws got it right
+    c_search: dict | None = None  # Selection.record(): the C grid tried, widened or not, best still at an edge
 
     @property
     def mean(self) -> float:
@@ -82,27 +129,45 @@ class DrawResult:
         return float(1.96 * np.std(self.test_errors))
 
 
+def c_over_draws(x_pool, y_pool, x_val, y_val, settings: ProbeSettings, rng: np.random.Generator,
+                 solver: str = "sklearn", device: torch.device | str = "cpu") -> tuple[Selection, dict[float, float]]:
+    """The authors' choice of C: mean validation error over `n_select_draws` label draws per C (Paper §5.2).
+
+    Sees only the label pool and the validation digits. Returns the selection and the mean error per C.
+    """
+    errors: dict[float, float] = {}
+
+    def score(c: float) -> float:
+        errs = []
+        for _ in range(settings.n_select_draws):
+            idx = class_balanced_draw(y_pool, settings.n_labels, rng)
+            errs.append(1 - svm_accuracy(x_pool[idx], y_pool[idx], x_val, y_val, c, solver, device))
+        errors[c] = float(np.mean(errs))
+        return -errors[c]
+
+    sel = search_c(score, settings.c_grid, desc="C over draws")
+    return sel, {c: errors[c] for c in sel.grid}
+
+
 def svm_over_draws(x_pool, y_pool, x_val, y_val, x_test, y_test, settings: ProbeSettings,
                    solver: str = "auto", device: torch.device | str = "cpu", seed: int = 0,
                    check: bool = False) -> DrawResult:
     """The authors' SVHN protocol: C by mean validation error over draws, then test error over many draws.
 
-    With `check`, the first test draw is also fitted with the other solver and both errors are kept.
+    C is chosen by `c_over_draws`, which never sees the test digits. Per test digit, the number of draws
+    that classify it right is kept (for paired comparisons with other rows on the same digits). With
+    `check`, the first test draw is also fitted with the other solver and both errors are kept.
     """
     rng = np.random.default_rng(seed)
     solver = resolve_solver(solver, settings.n_labels, x_pool.shape[1])
-    val_error = {}
-    for c in tqdm(sorted(settings.c_grid), desc="C over draws", leave=False):
-        errs = []
-        for _ in range(settings.n_select_draws):
-            idx = class_balanced_draw(y_pool, settings.n_labels, rng)
-            errs.append(1 - svm_accuracy(x_pool[idx], y_pool[idx], x_val, y_val, c, solver, device))
-        val_error[c] = float(np.mean(errs))
-    best_c = min(val_error, key=lambda c: (val_error[c], c))
-    test_errors, solver_check = [], None
+    sel, val_error = c_over_draws(x_pool, y_pool, x_val, y_val, settings, rng, solver, device)
+    best_c = sel.C
+    test_errors, solver_check, correct = [], None, np.zeros(len(y_test), np.int64)
     for _ in tqdm(range(settings.n_draws), desc="test draws", leave=False):
         idx = class_balanced_draw(y_pool, settings.n_labels, rng)
-        test_errors.append(1 - svm_accuracy(x_pool[idx], y_pool[idx], x_test, y_test, best_c, solver, device))
+        right = svm_correct(x_pool[idx], y_pool[idx], x_test, y_test, best_c, solver, device)
+        correct += right
+        test_errors.append(1 - float(right.mean()))
         if check and solver_check is None:
             other = "sklearn" if solver == "torch" else "torch"
             with stopwatch() as elapsed:
@@ -110,23 +175,27 @@ def svm_over_draws(x_pool, y_pool, x_val, y_val, x_test, y_test, settings: Probe
             solver_check = {f"{solver}_error": test_errors[0], f"{other}_error": other_err, "C": best_c,
                             f"{other}_s": round(elapsed(), 1),
                             "difference_points": round(100 * abs(other_err - test_errors[0]), 3)}
-    return DrawResult(best_c, val_error, tuple(test_errors), solver, solver_check)
+    return DrawResult(best_c, val_error, tuple(test_errors), solver, solver_check, correct, sel.record())
 
 
 # --- the two tables: data, rows, records -----------------------------------------------------------
 
-def cifar10_data(settings: ProbeSettings, seed: int = 0) -> ProbeData:
-    """CIFAR-10 train (minus a class-balanced validation split) and test, at the profile's size (Table 1)."""
+def cifar10_data(settings: ProbeSettings, seed: int = 0, with_test: bool = True) -> ProbeData:
+    """CIFAR-10 train (minus a class-balanced validation split) and test, at the profile's size (Table 1).
+
+    `with_test=False` never reads the test split: its part is `Withheld`, for code that makes a choice.
+    """
     train = data.prepare("cifar10", 32, split="train", limit=settings.cifar_train)
-    test = data.prepare("cifar10", 32, split="test", limit=settings.cifar_test)
+    test = data.prepare("cifar10", 32, split="test", limit=settings.cifar_test) if with_test else None
     images, labels = np.asarray(train.images), train.labels
     val = class_balanced_draw(labels, settings.cifar_val, np.random.default_rng(seed))
     fit = np.setdiff1d(np.arange(len(images)), val)
+    measured = f"{len(test):,} test images" if with_test else "test images withheld (a choice is made on this)"
     description = (f"CIFAR-10 ({train.info['source']}): {len(fit):,} train + {len(val):,} validation "
-                   f"(C picked on it, then refit on both) -> {len(test):,} test images")
-    return ProbeData(Labelled(images[fit], labels[fit]), Labelled(images[val], labels[val]),
-                     Labelled(np.asarray(test.images), test.labels), images, "cifar10", description,
-                     _provenance(train.info, test.info))
+                   f"(C picked on it, then refit on both) -> {measured}")
+    test_part = Labelled(np.asarray(test.images), test.labels) if with_test else Withheld()
+    return ProbeData(Labelled(images[fit], labels[fit]), Labelled(images[val], labels[val]), test_part, images,
+                     "cifar10", description, _provenance(train.info, *([test.info] if with_test else [])))
 
 
 def _provenance(*infos: dict) -> dict:
@@ -167,21 +236,41 @@ def svhn_data(settings: ProbeSettings, protocol: str = "auto", seed: int = 0) ->
                       "split_seed": seed}, split)
 
 
+def choose_c(train: tuple, val: tuple, settings: ProbeSettings, solver: str = "auto",
+             device: torch.device | str = "cpu") -> tuple[Selection, Standardizer, str]:
+    """Standardise on train, pick C on validation (Table 1): the choice, from train and validation data only.
+
+    Returns the selection, the standardiser (train statistics) and the solver used.
+    """
+    (x_tr, y_tr), (x_va, y_va) = train, val
+    scaler = Standardizer.fit(x_tr)
+    solver = resolve_solver(solver, len(x_tr) + len(x_va), x_tr.shape[1])
+    sel = select_c(scaler.transform(x_tr), y_tr, scaler.transform(x_va), y_va, settings.c_grid, solver, device,
+                   settings.c_patience)
+    return sel, scaler, solver
+
+
+def _choice_record(sel: Selection, solver: str, dim: int) -> dict:
+    return {"C": sel.C, "val_accuracy": {str(c): a for c, a in sel.val_accuracy.items()},
+            "c_search": sel.record(), "solver": solver, "features": dim}
+
+
 def svm_row(train: tuple, val: tuple, test: tuple, settings: ProbeSettings, solver: str = "auto",
             device: torch.device | str = "cpu", check: bool = False) -> dict:
-    """Standardise on train, pick C on validation, refit on train + validation, test accuracy (Table 1).
+    """C chosen on validation (`choose_c`), refit on train + validation, test accuracy (Table 1).
 
+    The row keeps, per test image, whether it was classified right (`test_correct`, for paired tests).
     With `check`, the final fit is repeated with the other solver and both accuracies are reported.
     """
     (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = train, val, test
-    x_tr, x_va, x_te = standardize(x_tr, x_va, x_te)
-    x_fit, y_fit = np.concatenate([x_tr, x_va]), np.concatenate([y_tr, y_va])  # (n_train + n_val, d)
-    solver = resolve_solver(solver, *x_fit.shape)
     with stopwatch() as elapsed:
-        sel = select_c(x_tr, y_tr, x_va, y_va, settings.c_grid, solver, device, settings.c_patience)
-        acc = svm_accuracy(x_fit, y_fit, x_te, y_te, sel.C, solver, device)
-    row = {"accuracy": acc, "C": sel.C, "val_accuracy": {str(c): a for c, a in sel.val_accuracy.items()},
-           "solver": solver, "features": int(x_tr.shape[1]), "svm_s": round(elapsed(), 1)}
+        sel, scaler, solver = choose_c(train, val, settings, solver, device)
+        x_fit = scaler.transform(np.concatenate([x_tr, x_va]))  # (n_train + n_val, d)
+        y_fit, x_te = np.concatenate([y_tr, y_va]), scaler.transform(x_te)
+        correct = svm_correct(x_fit, y_fit, x_te, y_te, sel.C, solver, device)
+    acc = float(correct.mean())
+    row = {"accuracy": acc, **_choice_record(sel, solver, int(x_tr.shape[1])), "svm_s": round(elapsed(), 1),
+           "test_correct": correct_record(correct)}
     if check:
         other = "sklearn" if solver == "torch" else "torch"
         with stopwatch() as elapsed:
@@ -192,10 +281,29 @@ def svm_row(train: tuple, val: tuple, test: tuple, settings: ProbeSettings, solv
 
 
 def d_features(d: nets.Discriminator, pdata: ProbeData, device: torch.device | str = "cpu",
-               cfg: FeatureConfig | None = None) -> dict[str, FeatureSet]:
-    """D's 4x4-pooled features of the train, val and test parts, BatchNorm from `bn_images` (Paper §5)."""
-    parts = {"train": pdata.train.images, "val": pdata.val.images, "test": pdata.test.images}
-    return extract_parts(d, parts, cfg or FeatureConfig(), bn_images=pdata.bn_images, device=device)
+               cfg: FeatureConfig | None = None, parts: tuple[str, ...] = ("train", "val", "test")
+               ) -> dict[str, FeatureSet]:
+    """D's 4x4-pooled features of the named parts of `pdata`, BatchNorm from its `bn_images` (Paper §5).
+
+    Reading a withheld test part raises (probe_data.TestDataWithheld).
+    """
+    images = {name: getattr(pdata, name).images for name in parts}
+    return extract_parts(d, images, cfg or FeatureConfig(), bn_images=pdata.bn_images, device=device)
+
+
+def d_validation_cifar10(d: nets.Discriminator, pdata: ProbeData, settings: ProbeSettings, solver: str = "auto",
+                         device: torch.device | str = "cpu") -> dict:
+    """How good D's features are, judged on validation only: what choices of D (width, epochs) are made by.
+
+    Table 1's probe up to its choice of C (features, standardisation, C on validation), never the test
+    images: `pdata` should come from `cifar10_data(..., with_test=False)` or `for_selection()`.
+    `val_accuracy` is the validation accuracy at the chosen C (the best over the Cs tried).
+    """
+    feats = d_features(d, pdata.for_selection(), device, parts=("train", "val"))
+    sel, _, solver = choose_c((feats["train"].x, pdata.train.labels), (feats["val"].x, pdata.val.labels),
+                              settings, solver, device)
+    choice = _choice_record(sel, solver, int(feats["train"].x.shape[1]))
+    return {**choice, "val_accuracy": sel.val_accuracy[sel.C], "val_accuracy_by_c": choice["val_accuracy"]}
 
 
 def d_row_cifar10(d: nets.Discriminator, pdata: ProbeData, settings: ProbeSettings, model: str,
@@ -275,7 +383,9 @@ def d_row_svhn(d: nets.Discriminator, pdata: ProbeData, settings: ProbeSettings,
                      "train digits in batches of 128" if authors_protocol else "standardised features")
     return {"model": model, "paper_key": paper_key, "value": res.mean,
             "ci95": res.ci95, "C": res.C, "val_error_by_c": {str(c): e for c, e in res.val_error_by_c.items()},
-            "test_errors": list(res.test_errors), "draws": len(res.test_errors), "labels": settings.n_labels,
+            "c_search": res.c_search, "test_errors": list(res.test_errors),
+            "test_correct": correct_record(res.test_correct, len(res.test_errors)),
+            "draws": len(res.test_errors), "labels": settings.n_labels,
             "features": int(x_pool.shape[1]), "solver": res.solver, "solver_check": res.solver_check,
             "protocol": pdata.protocol, "standardised": not authors_protocol,
             "extraction": {name: f.summary() for name, f in feats.items()},
@@ -289,8 +399,9 @@ def knn_row_svhn(pdata: ProbeData, settings: ProbeSettings, seed: int = 0) -> di
     draws = [class_balanced_draw(pdata.train.labels, settings.n_labels, rng) for _ in range(settings.knn_draws)]
     res = knn_over_draws(pdata.train.images, pdata.train.labels, pdata.val.images, pdata.val.labels,
                          pdata.test.images, pdata.test.labels, draws)
+    correct = correct_record(res.pop("test_correct"), len(draws))
     return {"model": "pixel KNN", "paper_key": "knn", "value": res["test_error"], "ci95": res["test_error_ci95"],
-            **res, "protocol": pdata.protocol,
+            **res, "test_correct": correct, "protocol": pdata.protocol,
             "note": f"{pdata.protocol} protocol, raw pixels, k on validation, {res['draws']} draws"}
 
 
@@ -301,10 +412,12 @@ def cnn_row_svhn(cfg: nets.NetConfig, pdata: ProbeData, settings: ProbeSettings,
     search = random_search(cfg, (pdata.train.images[idx], pdata.train.labels[idx]),
                            (pdata.val.images, pdata.val.labels), settings.cnn_trials, settings.cnn_epochs,
                            seed, device)
-    test_error = cnn_error(search["model"], pdata.test.images, pdata.test.labels, device)
+    correct = cnn_predict(search["model"], pdata.test.images, device) == pdata.test.labels  # after the search
+    test_error = 1 - float(correct.mean())
     return {"model": f"supervised {cfg.name} (validation error)",
             "paper_key": "supervised_cnn", "value": search["val_error"],
-            "val_error": search["val_error"], "test_error": test_error, "hparams": search["hparams"],
+            "val_error": search["val_error"], "test_error": test_error, "test_correct": correct_record(correct),
+            "hparams": search["hparams"],
             "trials": search["trials"], "protocol": pdata.protocol,
             "note": f"{pdata.protocol} protocol, {settings.cnn_trials} random-search trials of "
                     f"{settings.cnn_epochs} epochs on {settings.n_labels} labels; test error {100 * test_error:.2f}%"}
@@ -338,20 +451,24 @@ def cifar_d_row_cifar10(d: nets.Discriminator, pdata: ProbeData, settings: Probe
 
 
 def write_table1(rows: list[dict], pdata: ProbeData, profile: Profile, *, seed: int, wall_s: float,
-                 device=None, d_info: dict | None = None, extraction_60k: dict | None = None) -> Path:
-    """Record + markdown of Table 1: figures/table1_cifar10.{json,md} (smoke: runs/smoke/figures)."""
+                 device=None, d_info: dict | None = None, extraction_60k: dict | None = None,
+                 claims: dict[str, dict] | None = None) -> Path:
+    """Record + markdown of Table 1: figures/table1_cifar10.{json,md} (smoke: runs/smoke/figures).
+
+    `claims` are `paired_claims` verdicts, recorded and printed under the table.
+    """
     return write_table("table1_cifar10", name="Table 1: CIFAR-10 accuracy, D features + L2-SVM (Paper §5.1)",
                        profile=profile.name, metric="accuracy", rows=rows, paper=paper_table1(), pdata=pdata,
                        seed=seed, wall_s=wall_s, device=device, d_model=d_info or {},
-                       extraction_60k=extraction_60k)
+                       extraction_60k=extraction_60k, claims=claims or {})
 
 
 def write_table2(rows: list[dict], pdata: ProbeData, profile: Profile, *, seed: int, wall_s: float,
-                 device=None, d_info: dict | None = None) -> Path:
+                 device=None, d_info: dict | None = None, claims: dict[str, dict] | None = None) -> Path:
     """Record + markdown of Table 2: figures/table2_svhn.{json,md} (smoke: runs/smoke/figures)."""
     return write_table("table2_svhn", name="Table 2: SVHN error with 1000 labels, D features + L2-SVM (Paper §5.2)",
                        profile=profile.name, metric="error", rows=rows, paper=paper_table2(), pdata=pdata,
-                       seed=seed, wall_s=wall_s, device=device, d_model=d_info or {})
+                       seed=seed, wall_s=wall_s, device=device, d_model=d_info or {}, claims=claims or {})
 
 
 def run_table1(d: nets.Discriminator, profile: Profile, *, seed: int = 0, solver: str = "auto",
@@ -362,14 +479,16 @@ def run_table1(d: nets.Discriminator, profile: Profile, *, seed: int = 0, solver
     with stopwatch() as elapsed:
         pdata = cifar10_data(settings, seed)
         rows = [dcgan_row_cifar10(d, pdata, settings, d_source, solver, device)]
+        claims = {}
         if baselines:
             rows.append(random_d_row_cifar10(d.cfg, pdata, settings, solver, device, seed))
             if cifar_d is not None:
                 rows.append(cifar_d_row_cifar10(cifar_d, pdata, settings, solver, device))
             rows.append(kmeans_row_cifar10(pdata, settings, solver, device, seed))
+            claims = paired_claims({"gan_training": (rows[0], rows[1]), "beats_kmeans": (rows[0], rows[-1])}, seed)
         bench = extraction_benchmark(d, device) if settings.full_extraction else None
     return write_table1(rows, pdata, profile, seed=seed, wall_s=elapsed(), device=device, d_info=d_info,
-                        extraction_60k=bench)
+                        extraction_60k=bench, claims=claims)
 
 
 def run_table2(d: nets.Discriminator, profile: Profile, *, protocol: str = "auto", seed: int = 0,
@@ -380,10 +499,13 @@ def run_table2(d: nets.Discriminator, profile: Profile, *, protocol: str = "auto
     with stopwatch() as elapsed:
         pdata = svhn_data(settings, protocol, seed)
         rows = [d_row_svhn(d, pdata, settings, solver, device, seed)]
+        claims = {}
         if baselines:
             rows.append(knn_row_svhn(pdata, settings, seed))
             rows.append(cnn_row_svhn(d.cfg, pdata, settings, device, seed))
-    return write_table2(rows, pdata, profile, seed=seed, wall_s=elapsed(), device=device, d_info=d_info)
+            claims = paired_claims({"beats_cnn": (rows[0], rows[2])}, seed)
+    return write_table2(rows, pdata, profile, seed=seed, wall_s=elapsed(), device=device, d_info=d_info,
+                        claims=claims)
 
 
 # --- the authors' released nets through the same pipelines (known-good references) --------------------

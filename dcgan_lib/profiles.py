@@ -1,7 +1,9 @@
 """Run presets: every knob of a run in one place (the nanoGPT pattern: one preset holds a whole run).
 
 `smoke` (CI: seconds), `cpu` (a laptop: the course in under 1.5 hours on 2 cores, figures/course_cpu.json),
-`paper` (GPUs: the paper's nets, data and epochs). `auto` resolves to `paper` when a CUDA device is present, else `cpu`.
+`gpu` (one GPU: the paper's full-width nets and recipe on the mirror's sets or the official small ones),
+`paper` (the paper's nets, data and epochs; only when asked for). `auto` resolves to `gpu` on a machine with an
+accelerator (dcgan_lib.device: CUDA or Apple's MPS), else `cpu`.
 Every notebook takes its profile from a papermill parameter whose default is DCGAN_PROFILE, resolves
 it once (`prof = profiles.get_profile(profile)`) and reads its knobs from `prof`; no module or notebook
 branches on a profile's name.
@@ -13,10 +15,10 @@ dedup.DedupConfig, fid.Budget); a profile holds their values, and `probes.settin
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-import torch
+from dcgan_lib import device as _device
 
 # The offline mirror's substitute for each of the paper's datasets that it cannot hold (its LSUN is
 # 3,033,043 bedrooms, its ImageNet-1k 1.2M images): used wherever a profile has paper_data=False.
@@ -54,6 +56,14 @@ class Profile:
     scratch: str | None = None  # a folder under the project for everything this profile writes (None: figures/
     #                             and the data root: real results)
     seed: int = 0
+    # images taken from these datasets, where fewer than max_images (so official downloads and the mirror's
+    # smaller copies train alike)
+    dataset_images: dict[str, int] = field(default_factory=dict)
+
+    def images_of(self, dataset: str) -> int | None:
+        """Images taken from `dataset` at this profile (None: all of it)."""
+        caps = [n for n in (self.max_images, self.dataset_images.get(dataset)) if n is not None]
+        return min(caps) if caps else None
 
     def dataset(self, paper_name: str) -> str:
         """The dataset this profile trains on where the paper used `paper_name` (a stand-in without paper_data)."""
@@ -79,7 +89,7 @@ PROFILES: dict[str, Profile] = {
                    n_draws=3, n_select_draws=2, svhn_sizes=(300, 100, 200), kmeans_k=16, kmeans_patches=5_000,
                    cnn_trials=2, cnn_epochs=2, knn_draws=2, full_extraction=False, full_size=True,
                    full_size_limit=600, full_size_c_grid=(1e-3, 1e-2), full_size_max_evals=15,
-                   authors_floor=0.2, full_size_minutes=None),
+                   authors_floor=0.2, full_size_minutes=None, claims=("authors_beat_knn",)),  # released weights
         dedup=dict(epochs=2, train_sets=("cifar10",), train_limit=512, train_pool=512,
                    bench_sets=(("cifar10", "test", 1, 300),), bench_copies=60,
                    holdout_sets=(("cifar10", "test", 1, 300, 300),), scan_sets=("bedrooms",), scan_limit=512),
@@ -102,9 +112,33 @@ PROFILES: dict[str, Profile] = {
         default_epochs=5, checkpoint_every=100, log_every=10, calibration=(50, 128),
         quality=dict(samples=500, curve_samples=200, real=1000, points=5),
         probe=dict(cifar_train=10_000, cifar_test=2_000, cifar_val=2000, c_grid=_GRID, n_draws=20, n_select_draws=3,
-                   kmeans_k=400, kmeans_patches=100_000, cnn_trials=8, cnn_epochs=30, knn_draws=5),
+                   kmeans_k=400, kmeans_patches=100_000, cnn_trials=8, cnn_epochs=30, knn_draws=5,
+                   # paired claims asserted at this size (the others are printed: shown or not shown at this size)
+                   claims=("gan_training", "authors_beat_random", "authors_beat_cnn", "authors_beat_knn")),
         dedup=dict(),
         memorisation=(1000, 1000), face_photos=None, cascade_samples=None, cascade_side=256),
+    "gpu": Profile(
+        "gpu", paper_data=False, max_images=None, width=1.0, widths={}, batch_size=128, max_steps=None,
+        # The paper's nets and recipe on the mirror's sets (or the same sets downloaded, capped to the mirror's
+        # sizes by dataset_images so both train alike). Epochs are NOT yet chosen by measurement: no GPU has been
+        # at hand to measure held-out KID per epoch (as tier_sweep did for the cpu tier), so they are sized from
+        # the measured H200 throughput (figures/bench_gpu_check_cuda.json: 12,126 images/s, lsun64, batch 128)
+        # and each model's FLOPs per image (course.training_estimate) so that the course fits ~10 min on an H200
+        # and ~1 hour on a T4. Choose them by held-out KID when a GPU is lent.
+        # Estimated training (course.training_estimate, held to these budgets by tests/test_device.py): about a
+        # minute on an H200 and 25 on a T4, leaving the rest to FID, the probes, face detection and the figures.
+        epochs={("bedrooms", "lsun64"): 25, ("celeba", "faces64"): 10, ("tiny_imagenet", "imagenet32"): 5,
+                ("svhn", "svhn32"): 200, ("cifar10", "imagenet32"): 3},
+        default_epochs=5, checkpoint_every=500, log_every=20, calibration=(50, 128),
+        quality=dict(samples=2000, curve_samples=500, real=2000, points=5),
+        # the cpu tier's probe sizes until measured on a GPU (its SVM and baselines partly run on the CPU)
+        probe=dict(cifar_train=10_000, cifar_test=2_000, cifar_val=2000, c_grid=_GRID, n_draws=20, n_select_draws=3,
+                   kmeans_k=400, kmeans_patches=100_000, cnn_trials=8, cnn_epochs=30, knn_draws=5,
+                   # paired claims asserted at this size (the others are printed: shown or not shown at this size)
+                   claims=("gan_training", "authors_beat_random", "authors_beat_cnn", "authors_beat_knn")),
+        dedup=dict(),
+        memorisation=(1000, 1000), face_photos=None, cascade_samples=None, cascade_side=256,
+        dataset_images={"celeba": 10_000, "tiny_imagenet": 70_000, "svhn": 1_083}),
     "paper": Profile(
         "paper", paper_data=True, max_images=None, width=1.0, widths={}, batch_size=128, max_steps=None,
         epochs={("bedrooms", "lsun64"): 25, ("lsun_bedroom", "lsun64"): 5, ("celeba", "faces64"): 25,
@@ -129,7 +163,7 @@ def resolve_name(name: str | Profile | None = None) -> str:
         return name.name
     name = name or os.environ.get("DCGAN_PROFILE", "auto")
     if name == "auto":
-        return "paper" if torch.cuda.is_available() else "cpu"
+        return "gpu" if _device.has_accelerator() else "cpu"
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; valid: {', '.join(NAMES)}")
     return name
@@ -140,9 +174,7 @@ def get_profile(name: str | Profile | None = None) -> Profile:
     return name if isinstance(name, Profile) else PROFILES[resolve_name(name)]
 
 
-def get_device(name: str = "auto") -> torch.device:
-    """One call for the device: `auto` takes CUDA when present (like d2l's try_gpu)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+def get_device(name: str = "auto"):
+    """The device rule (dcgan_lib.device.get_device): `auto` takes CUDA, then MPS, then the CPU."""
+    return _device.get_device(name)
 

@@ -4,8 +4,9 @@ Every dataset is read from one of two places: its official release (torchvision'
 lmdb, a user's ImageNet folder, the authors' model files at a pinned commit), or an archive in an offline
 mirror named by DCGAN_MIRROR (see ../shared/data/README.md). A DatasetSpec names both, with the mirror
 archive's pinned sha256, the official download (checked against its published checksum) and the readers
-(dcgan_lib.archives) that turn either into items. get_spec looks one up; dcgan_lib.datasets finds or
-fetches it on disk.
+(dcgan_lib.archives) that turn either into items. A combined spec (`parts`: the bedrooms stand-in) names the
+datasets it is made of, its committed removal list and its held-out split. get_spec looks one up;
+dcgan_lib.datasets finds or fetches it on disk.
 """
 from __future__ import annotations
 
@@ -58,6 +59,14 @@ class DatasetSpec:
     official_count: Callable[[Path, str], int] | None = None
     labelled: bool = False
     extra: dict = field(default_factory=dict)
+    # A combined dataset (dcgan_lib.datasets reads it): the registered datasets it is made of, in this order (their
+    # item ids are kept), split "all" holding every image of them. Its removal list (a dedup groups file, under the
+    # project) drops all but the first of each duplicate group, then `heldout` images of the rest, picked by a
+    # seeded hash of their ids, form the split "heldout" that no model trains on; "train" is what remains.
+    parts: tuple[str, ...] = ()
+    duplicates: str | None = None
+    heldout: int = 0
+    heldout_seed: int = 0
 
 
 def _cifar_label(name: str) -> int:
@@ -114,6 +123,11 @@ LSUN_BEDROOM_SHA256 = "a15644c2e7153106867f0adb3491fc41224102d1f01b24494fb47d9f5
 # Tiny-ImageNet: the md5 that ContinualAI/avalanche (benchmarks/datasets/tiny_imagenet/tiny_imagenet.py) and
 # other loaders pin for cs231n's zip (248,100,043 bytes); no sha256 is published for it.
 TINY_IMAGENET_MD5 = "90528d7ca1a48142e341f4ef8d21d0de"
+# CelebA's attribute labels and partition: (Google Drive id, md5, file), as torchvision's CelebA loader pins them.
+CELEBA_ATTRIBUTE_FILES = (
+    ("0B7EVK8r0v71pblRyaVFSWGxPY0U", "75e246fa4810816ffd6ee81facbd244c", "list_attr_celeba.txt"),
+    ("0B7EVK8r0v71pY0NSMzRuSXJEVkk", "d32c9cbf5e040fd4025c592c306e6668", "list_eval_partition.txt"),
+)
 
 
 def _download(url: str, folder: Path, filename: str) -> Path:
@@ -156,6 +170,18 @@ def _url_fetch(url: str, md5: str | None = None, *, sha256: str | None = None) -
             print(f"WARNING: {archive.name} is UNVERIFIED: no checksum is published for {url}, so a corrupt "
                   "or altered download cannot be detected.")
         extract_archive(str(archive), str(root))
+    return fetch
+
+
+def _gdrive_fetch(files: tuple[tuple[str, str, str], ...]) -> Callable[[Path], None]:
+    """Download (Google Drive id, md5, file name) files with torchvision's downloader (through gdown) into the
+    folder, each checked against its published md5 (a mismatch is deleted and refused)."""
+    def fetch(root: Path) -> None:
+        from torchvision.datasets.utils import download_file_from_google_drive  # deferred: only a download needs it
+
+        for file_id, md5, name in files:
+            download_file_from_google_drive(file_id, str(root), name)
+            _check_download(root / name, f"https://drive.google.com/uc?id={file_id}", None, md5)
     return fetch
 
 
@@ -205,6 +231,7 @@ def _build_registry() -> dict[str, DatasetSpec]:
     celeba_items, celeba_count = _mirror_tar(lambda s: "celeba-10k/")
     lfw_items, lfw_count = _mirror_tar(lambda s: "lfw-3k/")
     bed_items, bed_count = _mirror_tar(lambda s: "bedrooms-3k/")
+    places_items, places_count = _mirror_tar(lambda s: "bedrooms-places365/")
 
     def tiny_items(archive: Path, split: str) -> Iterator[Item]:
         wnids = _tiny_wnids(archive)
@@ -242,16 +269,35 @@ def _build_registry() -> dict[str, DatasetSpec]:
                     _torchvision_fetch("CelebA", split="all"),
                     folder_reader(lambda r: r / "celeba" / "img_align_celeba"),
                     _count_items(folder_reader(lambda r: r / "celeba" / "img_align_celeba"))),
+        DatasetSpec("celeba_attributes", "CelebA's 40 attribute labels (Smiling, Male, Eyeglasses, ...) and "
+                    "partition of every aligned face (Fig. 7's attribute classifiers; dcgan_lib.attributes)",
+                    ("labels",), "celeba-attributes.tar.gz",
+                    "46e83fd07f8c27a59f7ef6509391a13170b37d9de25ec2967856a93cc8ffc61f",
+                    "non-commercial research only (Liu et al. 2015)", release_items, _count_items(release_items),
+                    "celeba_attributes", _gdrive_fetch(CELEBA_ATTRIBUTE_FILES), release_items,
+                    _count_items(release_items)),
         DatasetSpec("lfw", "Labeled Faces in the Wild photos (web photos for the §4.2 face detector)",
                     ("train",), "lfw-3k.tar.gz",
                     "4877f642d0d4428e821d8d33808da913afd9a87c632115ee89f276e627c4a1a9",
                     "non-commercial research (Huang et al. 2007)", lfw_items, lfw_count, "lfw",
                     _lfw_fetch, folder_reader(_lfw_dir), _count_items(folder_reader(_lfw_dir))),
-        DatasetSpec("bedrooms", "the mirror's LSUN stand-in: 3,446 bedroom photos at 128 px (§4.1)",
-                    ("train",), "bedrooms-3k.tar.gz",
+        DatasetSpec("bedrooms_3k", "3,446 bedroom photos at 128 px: 2,911 image-challenge tiles, 535 Houses "
+                    "Dataset photos (part of the bedrooms stand-in)", ("train",), "bedrooms-3k.tar.gz",
                     "b826d5dc343edff6ea12ef8b4e34cd6d37f54cf6ad19f418f9ee68767343ae28",
                     "origin partly unknown; Houses Dataset part: cite Ahmed and Moustafa 2016",
                     bed_items, bed_count),
+        DatasetSpec("bedrooms_places365", "5,100 Places365-Standard bedroom photos at 256 px, 5,000 train + 100 "
+                    "val (part of the bedrooms stand-in)", ("train",), "bedrooms-places365-5100.tar.gz",
+                    "b87c691042f9ed4951269cddf765fcab9b667146af6a8f910acebb3c6b123888",
+                    "non-commercial research and education (Places365, Zhou et al. 2017)",
+                    places_items, places_count),
+        DatasetSpec("bedrooms", "the mirror's LSUN stand-in (§4.1): bedrooms_3k + bedrooms_places365, 8,546 photos "
+                    "('all'), de-duplicated by the §4.1 hash, 1,000 held out ('heldout'), the rest 'train'",
+                    ("train", "heldout", "all"),
+                    licence="Places365 part: non-commercial research and education (Zhou et al. 2017); Houses "
+                    "Dataset part: cite Ahmed and Moustafa 2016; image-challenge part: origin unknown",
+                    parts=("bedrooms_3k", "bedrooms_places365"),
+                    duplicates="notebooks/inputs/bedrooms_duplicates.json", heldout=1000, heldout_seed=0),
         DatasetSpec("lsun_bedroom", "LSUN bedrooms, 3,033,043 images, read from the official lmdb (§4.1)",
                     ("train",), licence="LSUN terms (Yu et al. 2015)", official_dir="lsun_bedroom",
                     official_fetch=_url_fetch("http://dl.yf.io/lsun/scenes/bedroom_train_lmdb.zip",
@@ -311,4 +357,4 @@ def official_present(spec: DatasetSpec, root: Path) -> bool:
         return (_lsun_dir(root) / "data.mdb").exists()
     if spec.name == "imagenet":
         return _imagenet_dir(root).is_dir()
-    return any(root.iterdir())
+    return any(p.is_file() for p in root.rglob("*"))  # a failed download can leave empty folders behind

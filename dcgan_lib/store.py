@@ -3,8 +3,8 @@
 A missing model is trained at that profile's size, so every notebook also runs alone; one the profile
 now trains longer is trained on, and one whose net or recipe the profile has changed is refused. Models
 live in run folders runs/models/<dataset>_<variant>_<profile>/ (runs.model_dir; the files in them
-are runs'). The run record carries the final G's FID and KID against its training images
-(fid.budget's sample sizes).
+are runs'). The run record carries the final G's FID and KID against its dataset's held-out images
+(its training images where the dataset has no held-out split; fid.budget's sample sizes), and names them.
 """
 from __future__ import annotations
 
@@ -22,11 +22,13 @@ from dcgan_lib.train_config import TrainConfig, differences
 
 
 def load_training_images(dataset: str, variant: str, profile: str, dedup: str | Path | None = None,
-                         split: str = "train") -> data.ImageSet:
-    """The uint8 training images of a dataset at the variant's size and the profile's limit."""
+                         split: str = "train", size: int | None = None) -> data.ImageSet:
+    """The uint8 training images of a dataset at `size` px (default: the variant's) and the profile's limit."""
+    if split == "heldout":
+        raise ValueError(f"{dataset}'s held-out split is never trained on; measure against it (reference_images)")
     prof = profiles.get_profile(profile)
-    size = nets.get_config(variant).image_size
-    images = data.prepare(dataset, size, split=split, limit=prof.max_images)
+    size = size or nets.get_config(variant).image_size
+    images = data.prepare(dataset, size, split=split, limit=prof.images_of(dataset))
     if dedup is not None:
         keep = dedup_scan.keep_mask(json.loads(Path(dedup).read_text()), images.ids)
         images = data.ImageSet(images.images[keep], None if images.labels is None else images.labels[keep],
@@ -39,29 +41,31 @@ def plan(dataset: str, variant: str, profile: str, n_images: int, steps: int | N
          epochs: int | None = None, **overrides) -> TrainConfig:
     """The TrainConfig for a model at a profile: width, batch, steps from epochs and the step cap."""
     prof = profiles.get_profile(profile)
-    batch = min(prof.batch_size, n_images)
+    recipe = {"lr": 5e-4, "batch_size": 64} if variant == "svhn32" else {}  # authors' SVHN script (z: the variant)
+    # the batch the model trains with (a user's override, else the recipe's) sets the steps of an epoch
+    batch = overrides.get("batch_size") or min(recipe.get("batch_size", prof.batch_size), n_images)
     if steps is None:
         epochs = epochs or prof.epochs_of(dataset, variant)
         steps = max(1, epochs * (n_images // batch))
         if prof.max_steps is not None:
             steps = min(steps, prof.max_steps)
     cfg = TrainConfig(variant=variant, width=prof.width_of(dataset, variant), batch_size=batch, steps=steps,
-                      checkpoint_every=prof.checkpoint_every, log_every=prof.log_every, seed=prof.seed)
-    if variant == "svhn32":  # authors' SVHN script: lr 5e-4, batch 64 (and Gaussian z, in the variant)
-        cfg = replace(cfg, lr=5e-4, batch_size=min(64, n_images))
+                      checkpoint_every=prof.checkpoint_every, log_every=prof.log_every, seed=prof.seed,
+                      **{k: v for k, v in recipe.items() if k != "batch_size"})
     return replace(cfg, **overrides)
 
 
 def train_model(dataset: str, variant: str, profile: str, out: str | Path | None = None,
                 steps: int | None = None, epochs: int | None = None, dedup: str | Path | None = None,
-                progress: bool = True, quality: bool = True, **overrides) -> Path:
+                progress: bool = True, quality: bool = True, device: torch.device | str | None = None,
+                **overrides) -> Path:
     """Train (or resume) a model and write its run record (with the final FID and KID unless `quality`
-    is False); returns the checkpoint path."""
+    is False); returns the checkpoint path. `device`: the device rule's choice (profiles.get_device) when None."""
     profile = profiles.resolve_name(profile)
     out = Path(out) if out is not None else runs.model_dir(dataset, variant, profile)
-    images = load_training_images(dataset, variant, profile, dedup)
+    images = load_training_images(dataset, variant, profile, dedup, size=overrides.get("image_size"))
     cfg = plan(dataset, variant, profile, len(images), steps, epochs, **overrides)
-    trainer = Trainer(cfg, images.images, out, progress=progress)
+    trainer = Trainer(cfg, images.images, out, device=profiles.get_device(device or "auto"), progress=progress)
     summary = trainer.fit()
     if trainer.rank == 0:
         n_seen = trainer.step * cfg.batch_size * trainer.world
@@ -71,7 +75,8 @@ def train_model(dataset: str, variant: str, profile: str, out: str | Path | None
             metrics={**summary, "images": len(images), "epochs_done": n_seen / len(images),
                      "images_per_s": n_seen / max(trainer.wall_s, 1e-9), **scores},
             data=images.provenance(),
-            seed=cfg.seed, wall_s=trainer.wall_s, device=trainer.device, train_config=cfg.__dict__)
+            seed=cfg.seed, wall_s=trainer.wall_s, device=trainer.device, train_config=cfg.__dict__,
+            numerics=trainer.numerics())
     return trainer.run.checkpoint
 
 
@@ -150,17 +155,27 @@ def calibrated(g: nets.Generator, profile: str) -> nets.Generator:
     return nets.calibrate_batchnorm(g, batches=batches, batch_size=batch_size)
 
 
+def reference_images(images: data.ImageSet, profile: str, limit: int | None = None) -> data.ImageSet:
+    """The real images a model trained on `images` is measured against: `limit` (default fid.budget(profile).real)
+    evenly spaced images of its dataset's held-out split, which no model trains on (data.heldout_of), or of the
+    training images themselves where the dataset has none (LSUN, CelebA). Their info names the split."""
+    n = fid.budget(profile).real if limit is None else limit
+    held = data.heldout_of(images, n)
+    source = images if held is None else held
+    keep = data.subset_indices(len(source), n)
+    return data.ImageSet(source.images[keep], None, [source.ids[i] for i in keep], {**source.info, "n": len(keep)})
+
+
 def reference_stats(images: data.ImageSet, profile: str, device: torch.device | str = "cpu",
                     progress: bool = False) -> fid.Stats:
-    """Inception statistics of fid.budget(profile).real evenly spaced training images (cached in data/fid_stats)."""
-    keep = data.subset_indices(len(images), fid.budget(profile).real)
-    subset = data.ImageSet(images.images[keep], None, [images.ids[i] for i in keep], images.info)
-    return fid.image_stats(subset, device=device, progress=progress)
+    """Inception statistics of reference_images(images, profile) (cached in data/fid_stats); their info
+    names the dataset, split and count measured against."""
+    return fid.image_stats(reference_images(images, profile), device=device, progress=progress)
 
 
 def final_quality(folder: str | Path, images: data.ImageSet, profile: str, device: torch.device | str = "cpu",
                   progress: bool = False) -> dict:
-    """FID and KID of a run's final G (BatchNorm-calibrated) against its training images, for run.json.
+    """FID and KID of a run's final G (BatchNorm-calibrated) against reference_images, for run.json.
 
     Sample sizes are fid.budget(profile)'s: small outside the paper profile, where FID is biased
     upwards (compare FIDs of equal sample sizes only) and KID, unbiased, is the number to read.

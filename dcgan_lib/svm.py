@@ -7,7 +7,9 @@ Table 1 at the paper's size (50,000 x 28,672 features) fits in a few GB of memor
 
 The two torch solvers differ only in where the features live (one tensor on the device, or a store
 read in chunks and standardised on the fly); the objective with its gradient (`L2SVMObjective`), the
-L-BFGS run (`minimise`), the one-vs-rest labels and the prediction are written once and shared.
+preconditioned L-BFGS run (`minimise`) with its one stopping criterion (`TOLERANCE`), the one-vs-rest
+labels and the prediction are written once and shared. Every torch fit reports whether it met the
+criterion (`FitReport`).
 """
 from __future__ import annotations
 
@@ -22,6 +24,12 @@ from tqdm.auto import tqdm
 
 SOLVERS = ("sklearn", "torch")
 SKLEARN_MAX_ENTRIES = 1_000_000  # "auto" uses LinearSVC up to this many n x d entries, the torch solver beyond
+# The torch solvers' stopping criterion, the one the tests and the records state: a fit has converged when, for
+# every one-vs-rest class k, |grad f_k(w)| <= TOLERANCE |grad f_k(0)|. It is liblinear's criterion for this
+# primal problem (-s 2): eps = 0.01 times min(#positives, #negatives) / n, which is 1e-3 for ten balanced classes.
+TOLERANCE = 1e-3
+PRECONDITION_ROWS = 3000  # rows sampled to estimate the features' leading second-moment directions
+PRECONDITION_RANK = 1000  # how many of those directions the preconditioner rescales
 
 
 # --- standardisation ---------------------------------------------------------------------------
@@ -138,23 +146,131 @@ class L2SVMObjective:
             return loss, torch.cat([grad_w, grad_b.unsqueeze(0)]) + self.reg * w
 
 
-def minimise(objective: L2SVMObjective, w0: torch.Tensor, *, max_iter: int, max_eval: int | None = None,
-             tolerance_grad: float, tolerance_change: float) -> tuple[torch.Tensor, int, float]:
-    """L-BFGS (strong Wolfe line search) from w0: the minimiser, the objective evaluations, the final |grad|."""
-    w = w0.clone().requires_grad_(True)
-    opt = torch.optim.LBFGS([w], lr=1, max_iter=max_iter, max_eval=max_eval, history_size=20,
-                            tolerance_grad=tolerance_grad, tolerance_change=tolerance_change,
-                            line_search_fn="strong_wolfe")
-    evals = 0
+class Preconditioner:
+    """A fixed change of variables w = P^(-1/2) u under which L-BFGS sees a Hessian close to the identity.
+
+    The objective (divided by C n) has the Hessian reg I + (2/n) X_A^T X_A, X_A the (standardised) examples
+    inside the margin; at the small Cs Table 1 picks nearly all are, so it is close to reg I + 2 S, S the
+    features' second moments X^T X / n. Their leading eigenpairs (lambda_j, v_j), estimated on a sample of
+    rows, give P = reg I + 2 V diag(lambda) V^T (the bias row: reg + 2). Along the leading directions the
+    Hessian's eigenvalues (up to 2 lambda_1 + reg, thousands of times reg on D's features) are scaled to about
+    1, and the curvature L-BFGS must still learn is the tail's. On D's full-width features (10,000 rows, C n
+    as in Table 1) this cuts the evaluations to a relative gradient of 1e-3 from beyond 300 to about 100.
+    """
+
+    def __init__(self, vecs: torch.Tensor, eigvals: torch.Tensor):
+        self.vecs, self.eigvals = vecs, eigvals  # (d, r) orthonormal columns, (r,)
+        self.set_reg(1.0)
+
+    @classmethod
+    def from_sample(cls, xs: torch.Tensor, rank: int = PRECONDITION_RANK) -> Preconditioner:
+        """The leading `rank` eigenpairs of xs^T xs / m from a float32 sample of standardised rows xs (m, d)."""
+        m, d = xs.shape
+        if d <= m:  # the d x d second-moment matrix directly
+            lam, vecs = torch.linalg.eigh((xs.T @ xs).double() / m)
+        else:  # through the m x m Gram matrix: S v = lambda v with v = xs^T u / sqrt(m lambda)
+            lam, u = torch.linalg.eigh((xs @ xs.T).double() / m)
+            vecs = None
+        lam = lam.flip(0)  # largest first
+        keep = min(rank, int((lam > 1e-8 * lam[0].clamp_min(1e-30)).sum()))
+        lam = lam[:keep]
+        if vecs is None:
+            vecs = (xs.T @ u.flip(1)[:, :keep].float()) / torch.sqrt(m * lam).float()
+        else:
+            vecs = vecs.flip(1)[:, :keep]
+        return cls(vecs.float(), lam.float())
+
+    def set_reg(self, reg: float) -> None:
+        """Scale for the objective whose L2 weight (after dividing by C n) is `reg` = 1 / (C n)."""
+        self.reg = reg
+        top = reg + 2 * self.eigvals
+        self._half = (top.sqrt(), top.rsqrt())  # P^(1/2), P^(-1/2) along the leading directions
+        self._rest = (reg ** 0.5, reg ** -0.5)  # ... and on their complement
+        self._bias = ((reg + 2) ** 0.5, (reg + 2) ** -0.5)
+
+    def _apply(self, v: torch.Tensor, power: int) -> torch.Tensor:
+        """P^(1/2) v (power 0) or P^(-1/2) v (power 1) for v (d + 1, k), the last row the bias."""
+        w, vecs = v[:-1], self.vecs
+        proj = vecs.T @ w  # (r, k)
+        out = self._rest[power] * (w - vecs @ proj) + vecs @ (self._half[power].unsqueeze(1) * proj)
+        return torch.cat([out, v[-1:] * self._bias[power]])
+
+    def to_w(self, u: torch.Tensor) -> torch.Tensor:
+        """w = P^(-1/2) u (also maps a gradient in w to the gradient in u: P^(-1/2) is symmetric)."""
+        return self._apply(u, 1)
+
+    def to_u(self, w: torch.Tensor) -> torch.Tensor:
+        """u = P^(1/2) w (a warm start's weights in L-BFGS's variables)."""
+        return self._apply(w, 0)
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """How a torch fit ended: objective evaluations, the stopping criterion's value, whether it was met."""
+
+    evals: int
+    relative_grad_norm: float  # max over classes of |grad f_k(w)| / |grad f_k(0)|
+    converged: bool  # relative_grad_norm <= tolerance
+    tolerance: float
+    reference: torch.Tensor  # |grad f_k(0)| per class (k,), reusable for warm-started fits on the same rows
+
+    def record(self) -> dict:
+        """The report as a record entry (criterion stated with its value)."""
+        return {"evals": self.evals, "relative_grad_norm": self.relative_grad_norm, "converged": self.converged,
+                "tolerance": self.tolerance,
+                "criterion": "max over classes of |grad f_k(w)| / |grad f_k(0)| <= tolerance"}
+
+
+class _Converged(Exception):
+    """Raised inside L-BFGS's closure when the stopping criterion is met at the point just evaluated."""
+
+
+def minimise(objective: L2SVMObjective, w0: torch.Tensor, *, max_evals: int, tolerance: float = TOLERANCE,
+             reference: torch.Tensor | None = None, precondition: Preconditioner | None = None
+             ) -> tuple[torch.Tensor, FitReport]:
+    """Preconditioned L-BFGS (strong Wolfe line search) from w0 until the criterion holds or `max_evals` runs out.
+
+    The criterion is `TOLERANCE`'s: every class's gradient norm at most `tolerance` times its norm at w = 0
+    (`reference`; None: taken from the first evaluation, so w0 must then be zero). L-BFGS runs on
+    u = P^(1/2) w (`precondition`, None: u = w); the criterion is checked on the gradient in w after
+    every evaluation, and the run stops at the first point that meets it.
+    """
+    if reference is None and bool(w0.any()):
+        raise ValueError("a warm start needs the reference gradient norms at w = 0 (reference=...)")
+    to_w = precondition.to_w if precondition is not None else (lambda v: v)
+    u = (precondition.to_u(w0) if precondition is not None else w0.clone()).requires_grad_(True)
+    opt = torch.optim.LBFGS([u], lr=1, max_iter=max_evals, max_eval=max_evals, history_size=20,
+                            tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")
+    evals, recent = 0, []  # recent: (u, relative norm) of the last evaluations, to report the final point's
+
+    def evaluate(point: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
+        nonlocal evals, reference
+        evals += 1
+        with torch.no_grad():
+            loss, grad = objective(to_w(point))
+        norms = grad.norm(dim=0)
+        if reference is None:
+            reference = norms.clamp_min(1e-30)
+        return loss, grad, float((norms / reference).max())
 
     def closure():
-        nonlocal evals
-        evals += 1
-        loss, w.grad = objective(w)
+        loss, grad, rel = evaluate(u.detach())
+        u.grad = to_w(grad)  # the gradient in u: P^(-1/2) grad (P symmetric)
+        recent.append((u.detach().clone(), rel))
+        del recent[:-4]
+        if rel <= tolerance:
+            raise _Converged
         return loss
 
-    opt.step(closure)
-    return w.detach(), evals, float(w.grad.norm())
+    try:
+        opt.step(closure)
+    except _Converged:
+        pass
+    u = u.detach()
+    rel = next((r for point, r in reversed(recent) if torch.equal(point, u)), None)
+    if rel is None:  # L-BFGS ended on a point it had evaluated earlier than the last few: evaluate it again
+        rel = evaluate(u)[2]
+    return to_w(u), FitReport(evals, rel, rel <= tolerance, tolerance, reference)
 
 
 class _OneVsRest:
@@ -178,23 +294,31 @@ class _OneVsRest:
         return self.classes_[scores.argmax(1)]
 
 
+def sample_rows(n: int, m: int = PRECONDITION_ROWS, seed: int = 0) -> np.ndarray:
+    """min(n, m) sorted row indices drawn without replacement (the preconditioner's sample)."""
+    return np.arange(n) if n <= m else np.sort(np.random.default_rng(seed).choice(n, m, replace=False))
+
+
 class TorchL2SVM(_OneVsRest):
     """One-vs-rest L2-SVM with LinearSVC's exact objective (`L2SVMObjective`), solved in torch by L-BFGS.
 
     The features are one float32 tensor on the device (fast on a GPU); the caller standardises them.
+    The fit stops at `TOLERANCE` (or after `max_iter` evaluations); `report` says which.
     """
 
-    def __init__(self, C: float = 1.0, max_iter: int = 1000, device: torch.device | str = "cpu"):
-        self.C, self.max_iter, self.device = C, max_iter, torch.device(device)
+    def __init__(self, C: float = 1.0, max_iter: int = 1000, device: torch.device | str = "cpu",
+                 tolerance: float = TOLERANCE):
+        self.C, self.max_iter, self.device, self.tolerance = C, max_iter, torch.device(device), tolerance
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> TorchL2SVM:
         """Minimise the objective from zero weights; the problem is convex, so the start is irrelevant."""
         self.classes_, targets = one_vs_rest_targets(y, self.device)
         x_t = torch.as_tensor(np.asarray(x, np.float32), device=self.device)  # (n, d)
         objective = L2SVMObjective(lambda: [(0, x_t)], targets, self.C)
+        pre = Preconditioner.from_sample(x_t[torch.as_tensor(sample_rows(len(x_t)), device=self.device)])
+        pre.set_reg(objective.reg)
         w0 = torch.zeros(x_t.shape[1] + 1, targets.shape[1], device=self.device)
-        w, self.evals, self.grad_norm = minimise(objective, w0, max_iter=self.max_iter,
-                                                 tolerance_grad=1e-9, tolerance_change=1e-12)
+        w, self.report = minimise(objective, w0, max_evals=self.max_iter, tolerance=self.tolerance, precondition=pre)
         self.coef_ = w[:-1].T.cpu().numpy()  # (k, d)
         self.intercept_ = w[-1].cpu().numpy()  # (k,)
         return self
@@ -222,72 +346,157 @@ def make_svm(C: float, solver: str = "sklearn", device: torch.device | str = "cp
     raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
 
 
+def svm_correct(x_train, y_train, x_eval, y_eval, C: float, solver: str = "sklearn",
+                device: torch.device | str = "cpu") -> np.ndarray:
+    """Fit an L2-SVM on (x_train, y_train); per example of (x_eval, y_eval), whether it is classified right."""
+    model = make_svm(C, solver, device).fit(x_train, y_train)
+    return model.predict(x_eval) == np.asarray(y_eval)
+
+
 def svm_accuracy(x_train, y_train, x_eval, y_eval, C: float, solver: str = "sklearn",
                  device: torch.device | str = "cpu") -> float:
     """Fit an L2-SVM on (x_train, y_train) and return its accuracy on (x_eval, y_eval)."""
-    model = make_svm(C, solver, device).fit(x_train, y_train)
-    return float((model.predict(x_eval) == y_eval).mean())
+    return float(svm_correct(x_train, y_train, x_eval, y_eval, C, solver, device).mean())
+
+
+C_WIDEN_STEPS = 3  # extra Cs tried beyond each end of the grid while the best C sits at that end
 
 
 @dataclass(frozen=True)
 class Selection:
-    """The C chosen on validation and the validation accuracy of every C tried."""
+    """The C chosen on validation, the validation accuracy of every C tried, and how far the grid was widened.
+
+    `grid` is every C fitted, sorted; `widened` counts the Cs added below and above the given grid; `at_edge`
+    says the chosen C is still the smallest or largest C tried (the widening ran out of steps).
+    """
 
     C: float
     val_accuracy: dict[float, float]
+    grid: tuple[float, ...] = ()
+    widened: dict[str, int] | None = None
+    at_edge: bool = False
+
+    def record(self) -> dict:
+        """The search as a record entry: the grid tried, whether and how far it was widened, an edge left."""
+        widened = self.widened or {"below": 0, "above": 0}
+        return {"grid_tried": list(self.grid), "widened": bool(sum(widened.values())), "widened_by": widened,
+                "at_edge": self.at_edge}
 
 
-def select_c(x_train, y_train, x_val, y_val, c_grid, solver: str = "sklearn",
-             device: torch.device | str = "cpu", patience: int | None = None) -> Selection:
-    """Pick C by validation accuracy; ties go to the smaller C (more regularised) (Paper §5.2).
+def search_c(score: Callable[[float], float], c_grid, patience: int | None = None,
+             widen: int = C_WIDEN_STEPS, desc: str = "C on validation") -> Selection:
+    """Pick the C of highest validation `score(C)`; ties go to the smaller C (more regularised) (Paper §5.2).
 
     C runs from small to large. With `patience`, the path stops once that many Cs in a row score below
     the best so far: validation accuracy over C rises to one peak and falls, and the large Cs it then
-    skips are the slow ones (L-BFGS needs about 6x the evaluations at C = 1e-2 as at 1e-4 on Table 1's
-    features). `val_accuracy` holds the Cs actually fitted.
+    skips are the slow ones. While the best C is the smallest (largest) C tried, the grid is extended
+    below (above) by the ratio of its two end values, at most `widen` Cs each way, so that a best C at the
+    edge of the grid is not mistaken for the best C. `score` sees only training and validation data.
     """
+    grid = sorted(set(c_grid))
+    if not grid:
+        raise ValueError("the C grid is empty; give at least one C")
     scores: dict[float, float] = {}
+
+    def best() -> float:
+        top = max(scores.values())
+        return min(c for c, s in scores.items() if s == top)
+
     below = 0
-    for c in tqdm(sorted(c_grid), desc="C on validation", leave=False):
-        scores[c] = svm_accuracy(x_train, y_train, x_val, y_val, c, solver, device)
+    for c in tqdm(grid, desc=desc, leave=False):
+        scores[c] = float(score(c))
         below = below + 1 if scores[c] < max(scores.values()) else 0
         if patience is not None and below >= patience:
             break
-    best = max(scores.values())
-    return Selection(C=min(c for c, s in scores.items() if s == best), val_accuracy=scores)
+    widened = {"below": 0, "above": 0}
+    if len(grid) > 1:
+        ratios = {"below": grid[0] / grid[1], "above": grid[-1] / grid[-2]}
+        while True:
+            tried, chosen = sorted(scores), best()
+            side = "below" if chosen == tried[0] else "above" if chosen == tried[-1] else None
+            if side is None or widened[side] >= widen:
+                break
+            edge = tried[0] if side == "below" else tried[-1]
+            c = float(f"{edge * ratios[side]:.3g}")
+            scores[c] = float(score(c))
+            widened[side] += 1
+    tried, chosen = sorted(scores), best()
+    return Selection(C=chosen, val_accuracy={c: scores[c] for c in tried}, grid=tuple(tried), widened=widened,
+                     at_edge=len(tried) < 2 or chosen in (tried[0], tried[-1]))
+
+
+def select_c(x_train, y_train, x_val, y_val, c_grid, solver: str = "sklearn",
+             device: torch.device | str = "cpu", patience: int | None = None, widen: int = C_WIDEN_STEPS
+             ) -> Selection:
+    """`search_c` with one L2-SVM fit per C on (x_train, y_train), scored by accuracy on (x_val, y_val).
+
+    L-BFGS needs about 6x the evaluations at C = 1e-2 as at 1e-4 on Table 1's features, which `patience`
+    spares. `val_accuracy` holds the Cs actually fitted. Only training and validation data come in.
+    """
+    return search_c(lambda c: svm_accuracy(x_train, y_train, x_val, y_val, c, solver, device), c_grid, patience,
+                    widen)
 
 
 class StreamedL2SVM(_OneVsRest):
     """TorchL2SVM's objective over a compact feature store (e.g. float16), standardised on the fly.
 
-    Rows are read `chunk` at a time (optionally a subset `rows` of the store) and cast to float32; the
-    standardisation (x - mean) / scale is folded into the weights (`fold`), so a chunk costs one cast and
-    two matrix products. `fit` can warm-start from the previous solution (a path over increasing C), and
-    counts its function evaluations and final gradient norm, so convergence is on the record.
+    Rows are read `chunk` at a time (optionally a subset `rows` of the store) and cast to float32 into one
+    reused buffer; the standardisation (x - mean) / scale is folded into the weights (`fold`), so a chunk
+    costs one cast and two matrix products. `fit` can warm-start from given weights (a path over C), stops at
+    `TOLERANCE` or after `max_evals` evaluations, and keeps its `report` (evaluations, criterion, converged).
+    The preconditioner and the reference gradient norms depend only on the rows, not on C: they are computed
+    once per set of rows and reused along the path.
     """
 
-    def __init__(self, C: float = 1.0, max_evals: int = 200, chunk: int = 4096, scaler: Standardizer | None = None,
-                 device: torch.device | str = "cpu"):
-        self.C, self.max_evals, self.chunk, self.scaler = C, max_evals, chunk, scaler
+    def __init__(self, C: float = 1.0, max_evals: int = 200, chunk: int = 2048, scaler: Standardizer | None = None,
+                 device: torch.device | str = "cpu", tolerance: float = TOLERANCE):
+        self.C, self.max_evals, self.chunk, self.scaler, self.tolerance = C, max_evals, chunk, scaler, tolerance
         self.device = torch.device(device)
         self.w: torch.Tensor | None = None  # (d + 1, k) in standardised space, kept for warm starts
+        self._rows_key, self._pre, self._reference = None, None, None
 
     def _chunks(self, x, rows: np.ndarray | None):
+        buffer = torch.empty(min(self.chunk, len(x) if rows is None else len(rows)), x.shape[1], device=self.device)
         for start, part in row_chunks(x, self.chunk, rows):
-            yield start, torch.from_numpy(np.asarray(part)).to(self.device, torch.float32)
+            xc = buffer[:len(part)]
+            xc.copy_(torch.from_numpy(np.asarray(part)))  # into a reused buffer: 7x faster than a fresh cast
+            yield start, xc
 
     def _standardiser(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         return None if self.scaler is None else self.scaler.tensors(self.device)
 
-    def fit(self, x, y: np.ndarray, rows: np.ndarray | None = None, warm_start: bool = False) -> StreamedL2SVM:
-        """Minimise 0.5 |w|^2 + 0.5 b^2 + C sum squared hinge over `rows` of x (all rows by default)."""
+    def _prepare(self, x, rows: np.ndarray | None) -> None:
+        """The preconditioner for these rows (from a standardised sample of them), once per set of rows."""
+        key = (id(x), None if rows is None else hash(np.asarray(rows).tobytes()))
+        if key == self._rows_key:
+            return
+        n = len(x) if rows is None else len(rows)
+        picked = sample_rows(n)
+        sample = np.asarray(x[picked if rows is None else np.asarray(rows)[picked]], np.float32)
+        if self.scaler is not None:
+            sample = self.scaler.transform(sample)
+        self._pre = Preconditioner.from_sample(torch.as_tensor(sample, device=self.device))
+        self._rows_key, self._reference = key, None
+
+    def fit(self, x, y: np.ndarray, rows: np.ndarray | None = None, warm_start: bool = False,
+            w0: torch.Tensor | None = None) -> StreamedL2SVM:
+        """Minimise 0.5 |w|^2 + 0.5 b^2 + C sum squared hinge over `rows` of x (all rows by default).
+
+        Starts from `w0` if given, else (with `warm_start`) from the last fit's weights, else from zero.
+        """
         self.classes_, targets = one_vs_rest_targets(y, self.device)
-        if not (warm_start and self.w is not None and self.w.shape == (x.shape[1] + 1, targets.shape[1])):
-            self.w = torch.zeros(x.shape[1] + 1, targets.shape[1], device=self.device)
+        shape = (x.shape[1] + 1, targets.shape[1])
+        start = w0 if w0 is not None else self.w if warm_start else None
+        if start is None or tuple(start.shape) != shape:
+            start = torch.zeros(shape, device=self.device)
+        self._prepare(x, rows)
         objective = L2SVMObjective(lambda: self._chunks(x, rows), targets, self.C, self._standardiser())
-        self.w, self.evals, self.grad_norm = minimise(objective, self.w, max_iter=self.max_evals,
-                                                      max_eval=self.max_evals, tolerance_grad=1e-7,
-                                                      tolerance_change=1e-10)
+        self._pre.set_reg(objective.reg)
+        if self._reference is None and bool(start.any()):  # warm start on new rows: |grad f(0)| takes one pass
+            self._reference = objective(torch.zeros(shape, device=self.device))[1].norm(dim=0).clamp_min(1e-30)
+        self.w, self.report = minimise(objective, start.clone(), max_evals=self.max_evals, tolerance=self.tolerance,
+                                       reference=self._reference, precondition=self._pre)
+        self._reference = self.report.reference  # the same for every C on these rows (the objective is / C n)
         return self
 
     def _margins(self, x, rows: np.ndarray | None) -> np.ndarray:

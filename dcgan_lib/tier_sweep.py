@@ -4,10 +4,11 @@ Each setting (dataset, variant, width, batch) is trained from scratch and stoppe
 budgets of process CPU time, on one thread by default (so a busy machine slows the clock but not
 the count, and no thread spins waiting for another). After each budget the model is judged by what
 the course uses it for: a bedrooms or faces G by KID and FID against the profile's cached real
-statistics (fid.budget's curve sample); the ImageNet-32 D behind Table 1 by the accuracy of its
-features on CIFAR-10 (the DCGAN row of Table 1 at the profile's size). One record and one plot
-compare the settings at equal CPU time, which is how the cpu profile's widths and epochs are chosen
-(issue 11: by measurement, not by belief).
+statistics (fid.budget's curve sample); the ImageNet-32 D behind Table 1 by the VALIDATION accuracy
+of its features on CIFAR-10 (Table 1's probe at the profile's size, up to its choice of C: the judge
+never receives the CIFAR-10 test images, which Table 1 reports). One record and one plot compare the
+settings at equal CPU time, which is how the cpu profile's widths and epochs are chosen (by
+measurement, not by belief).
 
     python -m dcgan_lib.tier_sweep --dataset bedrooms        # ~70 min on one core
     python -m dcgan_lib.tier_sweep --dataset celeba          # ~45 min on one core
@@ -34,7 +35,7 @@ class Setting:
     variant: str
     width: float
     batch_size: int
-    judge: str = "kid"  # "kid": G's samples (KID, FID); "table1": D's features on CIFAR-10 (Table 1's DCGAN row)
+    judge: str = "kid"  # "kid": G's samples (KID, FID); "table1": D's features, CIFAR-10 validation accuracy
 
     @property
     def judged_by_features(self) -> bool:
@@ -106,26 +107,32 @@ class KIDJudge:
 
 
 class Table1Judge:
-    """A D's Table 1 accuracy: its features + L2-SVM on CIFAR-10 at the profile's size (the DCGAN row only)."""
+    """A D's features judged as Table 1 judges them, on CIFAR-10 VALIDATION images only.
+
+    Its data never includes the test images (`with_test=False`: the test part is withheld and raises if
+    read), so the width and epochs chosen from this judge cannot have seen what Table 1 reports.
+    """
 
     def __init__(self, profile: str, seed: int):
         self.settings = replace(probes.settings_for(profile), solver_check=False)
-        self.pdata = probes.cifar10_data(self.settings, seed)
+        self.pdata = probes.cifar10_data(self.settings, seed, with_test=False)
 
     def __call__(self, g, d) -> dict:
-        row = probes.d_row_cifar10(d, self.pdata, self.settings, "DCGAN D")
-        return {"accuracy": row["accuracy"], "C": row["C"], "features": row["features"]}
+        res = probes.d_validation_cifar10(d, self.pdata, self.settings)
+        return {"val_accuracy": res["val_accuracy"], "C": res["C"], "features": res["features"],
+                "c_search": res["c_search"]}
 
 
 def _metric(rows: list[dict]) -> str | None:
-    """What the points of a curve were judged by: "kid", "accuracy", or None if none was scored."""
-    return next((key for key in ("kid", "accuracy") for r in rows if key in r), None)
+    """What the points of a curve were judged by: "kid", "val_accuracy", or None if none was scored."""
+    return next((key for key in ("kid", "val_accuracy") for r in rows if key in r), None)
 
 
 def figure(curves: dict[str, list[dict]], references: dict[str, float] | None = None):
-    """KID (or Table 1 accuracy) against CPU-minutes, one line per setting, per dataset panel.
+    """KID (or Table 1's validation accuracy) against CPU-minutes, one line per setting, per dataset panel.
 
-    `references` are accuracies drawn as horizontal lines on the accuracy panels (Table 1's other rows).
+    `references` are validation accuracies drawn as horizontal lines on the accuracy panels (Table 1's
+    other rows, each at its chosen C).
     """
     datasets = sorted({label.split()[0] for label in curves})
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 3.6), squeeze=False)
@@ -142,12 +149,12 @@ def figure(curves: dict[str, list[dict]], references: dict[str, float] | None = 
                 ax.errorbar(x, [r["kid"] for r in rows], yerr=[r["kid_std"] for r in rows], marker="o", capsize=3,
                             label=label.split(" ", 1)[1])
             else:
-                ax.plot(x, [100 * r["accuracy"] for r in rows], "o-", label=label.split(" ", 1)[1])
-        if metric == "accuracy":
+                ax.plot(x, [100 * r["val_accuracy"] for r in rows], "o-", label=label.split(" ", 1)[1])
+        if metric == "val_accuracy":
             for i, (name, value) in enumerate((references or {}).items()):
                 ax.axhline(100 * value, color=f"C{i + 3}", ls="--", lw=1, label=name)
         ax.set_xscale("log"), ax.set_xlabel(f"training CPU-minutes ({torch.get_num_threads()} thread(s))")
-        ax.set_ylabel("KID" if metric == "kid" else "CIFAR-10 accuracy (%), Table 1's probe")
+        ax.set_ylabel("KID" if metric == "kid" else "CIFAR-10 validation accuracy (%), Table 1's probe")
         what = "sample quality" if metric == "kid" else "D's features"
         ax.set_title(f"{dataset}: {what} per CPU-minute", fontsize=10), ax.legend(fontsize=7)
     fig.tight_layout()
@@ -155,18 +162,19 @@ def figure(curves: dict[str, list[dict]], references: dict[str, float] | None = 
 
 
 def table1_references(profile: str) -> dict[str, float]:
-    """Table 1's other rows at this profile (random D, K-means, the authors' D) from its records, if any."""
+    """Validation accuracy (at the chosen C) of Table 1's other rows at this profile (random D, K-means, the
+    authors' D) from its records, if any: the same measure the sweep's points are judged by."""
     out = {}
     for stem, ours in (("table1_cifar10", False), ("table1_cifar10_authors", True)):
         path = results.figures_dir(profile) / f"{stem}.json"
         if path.exists():
-            out.update({r["model"]: r["accuracy"] for r in results.read_record(path)["metrics"]["rows"]
+            out.update({r["model"]: r["val_accuracy"][str(r["C"])] for r in results.read_record(path)["metrics"]["rows"]
                         if ours or r.get("paper_key") != "dcgan"})  # our own D is what the sweep retrains
     return out
 
 
 def best_at_largest_budget(curves: dict[str, list[dict]]) -> dict[str, dict]:
-    """Per dataset, the setting whose last scored point is best (lowest KID or highest accuracy)."""
+    """Per dataset, the setting whose last scored point is best (lowest KID or highest validation accuracy)."""
     best = {}
     for label, rows in curves.items():
         key = _metric(rows)
@@ -176,7 +184,7 @@ def best_at_largest_budget(curves: dict[str, list[dict]]) -> dict[str, dict]:
             if dataset not in best or (last[key] < best[dataset][key] if key == "kid"
                                        else last[key] > best[dataset][key]):
                 best[dataset] = {"setting": label, "cpu_s": last["cpu_s"],
-                                 **{k: last[k] for k in ("kid", "fid", "accuracy") if k in last}}
+                                 **{k: last[k] for k in ("kid", "fid", "val_accuracy") if k in last}}
     return best
 
 

@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from dcgan_lib import nets, plots, runs
+from dcgan_lib import diffaug, nets, plots, runs
 from dcgan_lib.data import to_float
 from dcgan_lib.train_config import TrainConfig, differences
 
@@ -36,7 +36,7 @@ class TrainingStopped(RuntimeError):
 
 
 def fast_cpu_bf16() -> bool:
-    """Whether this CPU multiplies bf16 in hardware (AMX tiles), where bf16 autocast pays (issue 7 bench)."""
+    """Whether this CPU multiplies bf16 in hardware (AMX tiles), where bf16 autocast pays (figures/bench.md)."""
     check = getattr(torch.cpu, "_is_amx_tile_supported", None)
     return bool(check is not None and check())
 
@@ -119,6 +119,7 @@ class Trainer:
         self.opt_d = torch.optim.Adam(self.D.parameters(), fused=fused, **adam)
         self.sampler = BatchSampler(images, cfg.batch_size, cfg.seed, rank=self.rank, world=self.world)
         self.z_gen = torch.Generator(device="cpu").manual_seed(cfg.seed + 1000 * self.rank + 1)
+        self.aug_gen = torch.Generator(device="cpu").manual_seed(cfg.seed + 1000 * self.rank + 2)  # DiffAugment
         self.fixed_z = self.net_cfg.sample_z(cfg.n_samples, torch.Generator().manual_seed(cfg.seed + 7))
         self.step = 0
         self.collapse_count = 0
@@ -131,17 +132,35 @@ class Trainer:
             d_model = nn.parallel.DistributedDataParallel(self.D, device_ids=ids)
         self.g_train, self.d_train = g_step, d_model
         if cfg.compile:
-            self.g_train, self.d_train = torch.compile(self.g_train), torch.compile(self.d_train)
+            self.g_train = torch.compile(self.g_train, mode=cfg.compile_mode)
+            self.d_train = torch.compile(self.d_train, mode=cfg.compile_mode)
         self.run = runs.RunFolder(self.out)  # good_checkpoint: the last one written while training was healthy
         self.checkpoint_step: int | None = None  # step in checkpoint.pt, once this trainer wrote or read it
         self.good_step: int | None = None  # step in checkpoint_good.pt, once this trainer knows it is this run's
 
     # ---- one step -------------------------------------------------------------------------
+    @property
+    def bf16(self) -> bool:
+        """Whether the forward passes run under bf16 autocast: TrainConfig.amp None (the default) means on CUDA
+        only, True also on a CPU with AMX, False never (weights, optimizer and losses stay fp32 in every case)."""
+        if self.cfg.amp is False:
+            return False
+        if self.device.type == "cuda":  # bf16 tensor cores (Ampere and later); a T4 would only emulate them
+            return torch.cuda.is_bf16_supported(including_emulation=False)
+        return self.cfg.amp is True and self.device.type == "cpu" and self.cpu_bf16
+
+    def numerics(self) -> dict:
+        """What a record says of this run's arithmetic: fp32 or bf16 autocast, and whether the CPU has AMX."""
+        return {"numerics": "bf16 autocast" if self.bf16 else "fp32", "amp_setting": self.cfg.amp,
+                "cpu_amx": self.cpu_bf16, "device_type": self.device.type}
+
     def _autocast(self):
-        """bf16 mixed precision where the device has fast bf16 (weights, optimizer, losses stay fp32)."""
-        if self.cfg.amp and (self.device.type == "cuda" or (self.device.type == "cpu" and self.cpu_bf16)):
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return nullcontext()
+        """bf16 mixed precision when `bf16` says so (weights, optimizer, losses stay fp32)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else nullcontext()
+
+    def _seen_by_d(self, x: torch.Tensor) -> torch.Tensor:
+        """What D is shown of a batch: the batch itself, or its DiffAugment transform (fresh draws each call)."""
+        return diffaug.augment(x, self.cfg.diffaug, self.aug_gen) if self.cfg.diffaug else x
 
     def _batch(self) -> torch.Tensor:
         x = torch.from_numpy(self.sampler.next())
@@ -151,6 +170,8 @@ class Trainer:
 
     def train_step(self) -> dict[str, torch.Tensor]:
         """One D step then one G step (Paper §4); returns on-device scalars (no host sync)."""
+        if self.cfg.compile and self.cfg.compile_mode == "reduce-overhead":
+            torch.compiler.cudagraph_mark_step_begin()  # CUDA graphs: the last step's outputs are not reused
         real = self._batch()
         b = real.shape[0]
         z = self.net_cfg.sample_z(b, self.z_gen).to(self.device, non_blocking=True)
@@ -162,11 +183,11 @@ class Trainer:
             fake = self.g_train(z)
         sync = self.d_train.no_sync() if self.world > 1 else nullcontext()
         with sync, self._autocast():
-            logit_real = self.d_train(real)
+            logit_real = self.d_train(self._seen_by_d(real))
             loss_real = F.binary_cross_entropy_with_logits(logit_real.float(), ones)
         loss_real.backward()
         with self._autocast():
-            logit_fake = self.d_train(fake.detach())
+            logit_fake = self.d_train(self._seen_by_d(fake.detach()))
             loss_fake = F.binary_cross_entropy_with_logits(logit_fake.float(), zeros)
         loss_fake.backward()
         self.opt_d.step()
@@ -174,7 +195,7 @@ class Trainer:
         self.opt_g.zero_grad(set_to_none=True)
         self.D.requires_grad_(False)
         with self._autocast():
-            logit_g = self.D(fake)
+            logit_g = self.D(self._seen_by_d(fake))
             loss_g = F.binary_cross_entropy_with_logits(logit_g.float(), ones)
         loss_g.backward()
         self.D.requires_grad_(True)
@@ -195,7 +216,8 @@ class Trainer:
 
     def _gather_ranks(self) -> list[dict]:
         """Every rank's own noise-generator state and collapse count, in rank order (all ranks call it)."""
-        mine = {"z_gen": self.z_gen.get_state(), "collapse_count": self.collapse_count}
+        mine = {"z_gen": self.z_gen.get_state(), "aug_gen": self.aug_gen.get_state(),
+                "collapse_count": self.collapse_count}
         if self.world == 1:
             return [mine]
         everyone: list = [None] * self.world
@@ -290,9 +312,12 @@ class Trainer:
                           "training goes on, but not as an exact replay of an uninterrupted run", stacklevel=2)
         if self.rank < len(ranks):
             self.z_gen.set_state(ranks[self.rank]["z_gen"].cpu())
+            if "aug_gen" in ranks[self.rank]:  # checkpoints written before DiffAugment have none
+                self.aug_gen.set_state(ranks[self.rank]["aug_gen"].cpu())
             self.collapse_count = ranks[self.rank]["collapse_count"]
         else:  # a rank the checkpoint did not have: a stream of its own, never a copy of another rank's
             self.z_gen.manual_seed(self.cfg.seed + 1000 * self.rank + 1 + 7919 * self.step)
+            self.aug_gen.manual_seed(self.cfg.seed + 1000 * self.rank + 2 + 7919 * self.step)
             self.collapse_count = 0
         self.loaded_collapse = max(r["collapse_count"] for r in ranks)
         if path == self.run.checkpoint:

@@ -9,10 +9,12 @@ import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
-from dcgan_lib import nets
+from dcgan_lib import diffaug, nets
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 CLI_FLAGS = {"steps": "--steps", "checkpoint_every": "--checkpoint-every", "log_every": "--log-every",
-             "seed": "--seed"}
+             "seed": "--seed", "diffaug": "--diffaug", "batch_size": "--batch-size", "lr": "--lr",
+             "beta1": "--beta1", "width": "--width", "image_size": "--image-size", "compile_mode": "--compile-mode"}
 
 
 def _whole(value, low: int) -> bool:
@@ -43,9 +45,16 @@ class TrainConfig:
     collapse_patience: int = 20  # log points in a row with D(G(z)) < collapse_threshold before stopping
     collapse_threshold: float = 1e-3
     channels_last: bool = True
-    amp: bool = True  # bf16 autocast on CUDA, and on CPUs with AMX (bench: 2-3x on 2 Xeon cores)
+    # bf16 autocast. None (default): on CUDA GPUs with bf16 tensor cores only; CPU training stays fp32 everywhere,
+    # so records made on CPUs with and without AMX agree (bf16's CPU training quality is not yet measured equal).
+    # True: also on CPUs with AMX (fast bf16 tiles; the bench's "ours bf16" row). False: fp32 everywhere.
+    amp: bool | None = None
     fused_adam: bool = True
     compile: bool = False
+    compile_mode: str = "default"  # torch.compile's mode when compile=True ("reduce-overhead": CUDA graphs)
+    # DiffAugment (Zhao et al. 2020): a comma-separated policy of dcgan_lib.diffaug.POLICIES applied to every
+    # image D sees, real and fake, in both steps. "" (default): off, the paper's recipe.
+    diffaug: str = ""
     snapshot_epochs: bool = True  # keep G's weights after every epoch (Figs. 2-3, memorisation curve)
 
     def __post_init__(self):
@@ -67,6 +76,10 @@ class TrainConfig:
             ("weight_decay", "a number >= 0", _real(self.weight_decay) and self.weight_decay >= 0),
             ("width", "a number > 0", _real(self.width) and self.width > 0),
             ("image_size", "None or a whole number >= 1", self.image_size is None or _whole(self.image_size, 1)),
+            ("amp", "None, True or False", self.amp in (None, True, False)),
+            ("compile_mode", f"one of {', '.join(COMPILE_MODES)}", self.compile_mode in COMPILE_MODES),
+            ("diffaug", f"'' or a comma-separated list of {', '.join(diffaug.POLICIES)}",
+             isinstance(self.diffaug, str) and diffaug.valid_policy(self.diffaug)),
         )
         bad = [f"{name} must be {rule}, got {getattr(self, name)!r}"
                + (f" (set by {CLI_FLAGS[name]})" if name in CLI_FLAGS else "") for name, rule, ok in checks if not ok]

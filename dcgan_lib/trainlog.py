@@ -40,6 +40,8 @@ def summary(folder: str | Path, missing_ok: bool = False) -> dict | None:
             "train_images_per_s": round(float(m["images_per_s"]), 1), "steps": int(m["step"]),
             "epochs_done": round(float(m["epochs_done"]), 3), "train_images": int(m["images"]),
             "batch_size": int(cfg["batch_size"]), "width": cfg["width"], "train_device": rec["device"],
+            "train_numerics": rec.get("numerics", "not recorded (trained before records said their numerics)"),
+            "diffaug": cfg.get("diffaug", ""),
             "train_data": rec["data"], "train_seed": rec["seed"],
             "fid": m.get("fid"), "kid": m.get("kid"), "kid_std": m.get("kid_std"),
             "fid_samples": m.get("quality", {}).get("n"), "fid_real_images": m.get("quality", {}).get("n_real")}
@@ -124,12 +126,13 @@ QUALITY_FIELDS = ("epoch", "step", "fid", "kid", "kid_std", "samples", "real_ima
 
 
 def quality_curve(folder: str | Path, samples: int | None = None, points: int | str | None = "budget",
-                  device="cpu", progress: bool = True, seed: int = 0) -> list[dict]:
+                  device="cpu", progress: bool = True, seed: int = 0, epochs: list[int] | None = None) -> list[dict]:
     """KID and FID of G after each kept epoch (snapshots/G_epoch<N>.pt) against the run's training images.
 
     `samples` G samples per snapshot (default fid.budget(profile).curve_samples) against the
     budget's real images (statistics cached in data/fid_stats); `points` snapshots, evenly spaced
-    with the last always in ("budget": the budget's; None: all). Rows already measured with the same
+    with the last always in ("budget": the budget's; None: all), or exactly the kept `epochs` when given.
+    Rows already measured with the same
     sizes are read back from quality.csv, so calling it again after more training measures only the
     new snapshots. Writes quality.csv (every epoch measured at these sizes) and quality.json (a record
     of the returned rows) in the folder.
@@ -139,7 +142,11 @@ def quality_curve(folder: str | Path, samples: int | None = None, points: int | 
     profile, dataset, variant = rec["profile"], rec["data"]["dataset"], rec["train_config"]["variant"]
     budget = fid.budget(profile)
     samples = samples or budget.curve_samples
-    epochs = _evenly(runs.snapshot_epochs(folder), budget.points if points == "budget" else points)
+    kept = runs.snapshot_epochs(folder)
+    if epochs is not None and set(epochs) - set(kept):
+        raise FileNotFoundError(f"{folder} has no snapshot of epoch(s) {sorted(set(epochs) - set(kept))} "
+                                f"(kept: {kept}): train that far first")
+    epochs = list(epochs) if epochs is not None else _evenly(kept, budget.points if points == "budget" else points)
     if not epochs:
         raise FileNotFoundError(f"{folder} has no snapshots/G_epoch*.pt: train at least one epoch first")
     images = store.load_training_images(dataset, variant, profile)
@@ -168,6 +175,11 @@ def quality_curve(folder: str | Path, samples: int | None = None, points: int | 
                          data={"real": real.info}, seed=seed, wall_s=sum(r["seconds"] for r in rows),
                          device=device, **fid.network_info())
     return rows
+
+
+def snapshot_quality(folder: str | Path, epoch: int, device="cpu", progress: bool = False, seed: int = 0) -> dict:
+    """KID and FID of exactly the epoch-`epoch` snapshot of G (the row quality_curve measures for it, and caches)."""
+    return quality_curve(folder, device=device, progress=progress, seed=seed, epochs=[epoch])[0]
 
 
 def _evenly(epochs: list[int], points: int | None) -> list[int]:

@@ -259,9 +259,24 @@ def test_torch_running_variance_is_not_the_authors_average(svhn_params, digits):
 def test_svhn_g_matches_theano_reference(svhn_params):
     g, _ = authors.load_svhn()
     z = np.random.default_rng(0).standard_normal((16, 100))
-    with torch.no_grad():
-        ours = g.train()(torch.from_numpy(z).float()).double().numpy()
-    assert ours.shape == (16, 3, 32, 32) and close(ours, ref_svhn_g(z, svhn_params[0]))
+    for scale in (1.0, 1e-3):  # a tiny z makes BatchNorm's epsilon matter (see the next test)
+        with torch.no_grad():
+            ours = g.train()(torch.from_numpy(z * scale).float()).double().numpy()
+        assert ours.shape == (16, 3, 32, 32) and close(ours, ref_svhn_g(z * scale, svhn_params[0])), scale
+
+
+def test_pytorch_default_bn_epsilon_in_g_breaks_the_match(svhn_params):
+    """G's BatchNorm epsilon must be the authors' 1e-8: PyTorch's 1e-5 is invisible at the prior's scale, where
+    the batch variance dwarfs both, but not once the pre-BN activations are small."""
+    g, _ = authors.load_svhn()
+    g = _wrong_eps(g)
+    z = np.random.default_rng(0).standard_normal((16, 100))
+    mismatch = []
+    for scale in (1.0, 1e-3):
+        with torch.no_grad():
+            ours = g.train()(torch.from_numpy(z * scale).float()).double().numpy()
+        mismatch.append(not close(ours, ref_svhn_g(z * scale, svhn_params[0])))
+    assert any(mismatch)
 
 
 class _TopLeftPadding(nn.Module):

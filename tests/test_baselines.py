@@ -18,6 +18,8 @@ def test_knn_over_draws_beats_chance_on_separable_images():
     draws = [probe_data.class_balanced_draw(y[:150], 30, rng) for _ in range(2)]
     res = baselines.knn_over_draws(imgs[:150], y[:150], imgs[150:200], y[150:200], imgs[200:], y[200:], draws)
     assert res["test_error"] < 0.1 and len(res["k"]) == 2
+    assert res["test_correct"].shape == (100,) and res["test_correct"].max() <= 2  # per test image: draws right
+    assert 1 - res["test_correct"].sum() / 200 == pytest.approx(res["test_error"])
 
 
 def test_kmeans_encoder_gives_4k_nonnegative_features():
@@ -38,5 +40,7 @@ def test_supervised_cnn_and_random_search():
     y = np.arange(40) % 10
     out = baselines.random_search(cfg, (imgs, y), (imgs, y), trials=2, epochs=1, seed=0)
     assert len(out["trials"]) == 2 and out["val_error"] == min(t["val_error"] for t in out["trials"])
+    pred = baselines.cnn_predict(out["model"], imgs, batch_size=16)
+    assert pred.shape == (40,) and baselines.cnn_error(out["model"], imgs, y) == pytest.approx((pred != y).mean())
     hp = baselines.sample_hparams(np.random.default_rng(1), epochs=3)
     assert 1e-4 <= hp.lr <= 1e-2 and hp.batch_size in (32, 64, 128)

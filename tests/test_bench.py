@@ -107,9 +107,9 @@ def test_reference_runs_the_same_nets_without_the_fast_path(tmp_path, png_folder
 
 def test_ablations_switch_one_choice_off_each_at_fp32(monkeypatch):
     cpu = torch.device("cpu")
-    monkeypatch.setattr(bench_loops, "fast_cpu_bf16", lambda: True)
+    monkeypatch.setattr(train, "fast_cpu_bf16", lambda: True)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
-    specs = bench_loops.ours_specs(bench_loops.BenchConfig(compile=True), cpu)
+    specs = bench_loops.ours_specs(bench_loops.BenchConfig(compile=True, compile_modes=("reduce-overhead",)), cpu)
     base = specs["ours"]
     assert not base.config.amp  # the headline is fp32 against the fp32 reference
     assert base.config.channels_last and base.config.fused_adam and not base.config.compile
@@ -126,15 +126,20 @@ def test_ablations_switch_one_choice_off_each_at_fp32(monkeypatch):
     assert changed["all_threads"] == "threads" and specs["ours without all_threads"].threads == 1
     off = specs["ours, all choices off"]
     assert not (off.config.channels_last or off.config.fused_adam or off.array_batches) and off.host_sync
-    assert specs["ours + compile"].config.compile
+    assert specs["ours + compile"].config.compile and specs["ours + compile"].config.compile_mode == "default"
+    graphs = specs["ours + compile reduce-overhead"].config  # CUDA graphs: one row of its own, fp32 otherwise as ours
+    assert graphs.compile and graphs.compile_mode == "reduce-overhead" and not graphs.amp and graphs.channels_last
     assert specs["ours bf16"].config.amp and specs["ours bf16"].numerics == "bf16"
-    monkeypatch.setattr(bench_loops, "fast_cpu_bf16", lambda: False)
+    monkeypatch.setattr(train, "fast_cpu_bf16", lambda: False)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
     specs = bench_loops.ours_specs(bench_loops.BenchConfig(), cpu)
     assert "ours bf16" not in specs  # no AMX: the Trainer runs no bf16 here, so no bf16 row
     assert "ours without all_threads" not in specs  # one thread already
+    assert not any("compile" in name for name in specs)  # compile rows only when asked for
     with pytest.raises(ValueError, match="unknown ablation"):
         bench_loops.ours_specs(bench_loops.BenchConfig(ablations=("tf32",)), cpu)
+    with pytest.raises(ValueError, match="unknown torch.compile mode"):
+        bench_loops.ours_specs(bench_loops.BenchConfig(compile_modes=("fast",)), cpu)
 
 
 def test_ablation_wrappers_change_what_they_say(tmp_path, png_folder, monkeypatch):
@@ -264,8 +269,10 @@ def test_time_breakdown_groups_the_step(tmp_path):
 
 
 def test_cpu_autocast_follows_fast_bf16_and_keeps_fp32_weights(tmp_path, monkeypatch):
+    """amp=True (the bench's bf16 row): bf16 autocast on a CPU exactly when it has fast bf16; the default
+    (amp None) and amp=False keep CPU training fp32 even there."""
     images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
-    cfg = TrainConfig(variant="imagenet32", width=1 / 16, batch_size=8)
+    cfg = TrainConfig(variant="imagenet32", width=1 / 16, batch_size=8, amp=True)
     for fast in (False, True):
         monkeypatch.setattr(train, "fast_cpu_bf16", lambda fast=fast: fast)
         t = Trainer(cfg, images, tmp_path / str(fast), device="cpu", progress=False)
@@ -276,10 +283,11 @@ def test_cpu_autocast_follows_fast_bf16_and_keeps_fp32_weights(tmp_path, monkeyp
         assert all(torch.isfinite(v) for v in stats.values())
         assert all(p.dtype == torch.float32 for p in [*t.G.parameters(), *t.D.parameters()])
     monkeypatch.setattr(train, "fast_cpu_bf16", lambda: True)
-    t = Trainer(TrainConfig(variant="imagenet32", width=1 / 16, batch_size=8, amp=False), images, tmp_path / "off",
-                device="cpu", progress=False)
-    with t._autocast():
-        assert t.G(cfg.net_config().sample_z(2)).dtype == torch.float32
+    for amp in (False, None):
+        t = Trainer(TrainConfig(variant="imagenet32", width=1 / 16, batch_size=8, amp=amp), images,
+                    tmp_path / f"off{amp}", device="cpu", progress=False)
+        with t._autocast():
+            assert t.G(cfg.net_config().sample_z(2)).dtype == torch.float32
 
 
 def test_bf16_peak_only_for_known_gpus():
@@ -318,23 +326,28 @@ def use_offline(monkeypatch, offline) -> None:
     monkeypatch.setenv("DCGAN_DATA", str(offline["data_root"]))
 
 
-def test_tiny_cli_writes_records_and_table_from_them(tmp_path, offline, monkeypatch):
+@pytest.mark.parametrize("amx", [False, True], ids=["no_amx", "amx"])
+def test_tiny_cli_writes_records_and_table_from_them(tmp_path, offline, monkeypatch, amx):
+    """The rows follow the CPU's bf16 check, faked both ways so that every machine tests both: no AMX, no bf16
+    row; AMX, a bf16 row with its machine limits and its training-curve check. The probe runs once."""
     use_offline(monkeypatch, offline)
+    monkeypatch.setattr(train, "fast_cpu_bf16", lambda: amx)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         code = main(["bench", "--tiny", "--workers", "1", "--dataset", offline["dataset"],  # one worker: the real path
-                     "--out", str(tmp_path)])
+                     "--out", str(tmp_path)] + (["--no-probe"] if amx else []))
     finally:
         torch.set_num_threads(threads)
     assert code == 0
     stem = "bench_lsun64_w0.0625_cpu" + ("" if os.cpu_count() == 1 else "_1thread")  # fewer threads than cores
     rec = results.read_record(tmp_path / f"{stem}.json")
-    assert rec["threads"] == 1
+    assert rec["threads"] == 1 and rec["host"]["cpu_amx_bf16"] is amx
     m = rec["metrics"]
     assert rec["profile"] == "smoke" and rec["bench_config"]["width"] == 1 / 16
     assert {len(v) for v in m["windows_images_per_s"].values()} == {2}
-    assert set(m["windows_images_per_s"]) == {"ours", "reference", "ours without channels_last"}
+    assert set(m["windows_images_per_s"]) == {"ours", "reference", "ours without channels_last"} | (
+        {"ours bf16"} if amx else set())
     assert m["ours_images_per_s"] == pytest.approx(np.median(m["windows_images_per_s"]["ours"]), abs=0.1)
     w = m["windows_images_per_s"]
     assert m["ratio"] == pytest.approx(np.median(np.divide(w["ours"], w["reference"])), abs=0.01)
@@ -348,21 +361,31 @@ def test_tiny_cli_writes_records_and_table_from_them(tmp_path, offline, monkeypa
                                                "Python/other"}
     t = m["targets"]
     assert t["met"] == (m["ratio"] >= 1.5 and f["fraction_of_conv"] >= 0.6) and "no GPU" in t["not_measured"]
-    if not rec["host"]["cpu_amx_bf16"]:
-        assert not m["bf16"]["used"] and "no AMX" in m["bf16"]["reason"]
     assert len(rec["load_average_before"]) == 3 and rec["host"]["cpu_count"] >= 1
     assert rec["data"]["dataset"] == offline["dataset"] and rec["data"]["files"] == 64
     assert rec["cpu_pressure_after"] is None or 0 <= rec["cpu_pressure_after"] <= 1
+    table = (tmp_path / "bench.md").read_text()
+    assert f"| {m['ours_images_per_s']:,.1f} | {m['reference_images_per_s']:,.1f} | {m['ratio']:.2f}x |" in table
+    assert f"| {f['conv_gflop_per_s']:,.1f} | {100 * f['fraction_of_conv']:.0f}% |" in table
+    assert "Not measured" in table and "NOT equal numerics" in table and "issue" not in table.lower()
+    b = m["bf16"]
+    if not amx:
+        assert not b["used"] and "no AMX" in b["reason"] and "bf16" not in lim and b["quality"] is None
+        assert "no AMX" in table
+    else:
+        assert b["used"] and b["images_per_s"] == pytest.approx(np.median(w["ours bf16"]), abs=0.1)
+        assert lim["bf16"]["conv_gflop_per_s"] > 0  # the machine limit in bf16 too, beside the bf16 row
+        assert b["quality"]["steps"] == 6 and b["shown_as_win"] == b["quality"]["passed"]
+        assert f"{b['images_per_s']:,.1f} img/s, {b['ratio_to_ours_fp32']:.2f}x ours fp32" in table
+        assert not (tmp_path / "bench_probe_cpu.json").exists()  # --no-probe
+        return
     probe = results.read_record(tmp_path / "bench_probe_cpu.json")["metrics"]
     assert probe["images_featurised"] == 300 and probe["feature_dim"] == 1792  # 28,672 / 16 at width 1/16
     assert set(probe["svm_fits"]) == {"torch", "sklearn"}  # the fast solver and liblinear, same objective
     assert abs(probe["svm_fits"]["torch"]["accuracy"] - probe["svm_fits"]["sklearn"]["accuracy"]) <= 0.05
     assert probe["features_plus_svm_s"] == pytest.approx(
         probe["features_s"] + probe["standardise_s"] + probe["svm_fit_s"], abs=0.2)
-    table = (tmp_path / "bench.md").read_text()
-    assert f"| {m['ours_images_per_s']:,.1f} | {m['reference_images_per_s']:,.1f} | {m['ratio']:.2f}x |" in table
-    assert f"| {f['conv_gflop_per_s']:,.1f} | {100 * f['fraction_of_conv']:.0f}% |" in table
-    assert "Not measured" in table and f"{probe['svm_fit_s']} s" in table and "NOT equal numerics" in table
+    assert f"{probe['svm_fit_s']} s" in table
 
 
 def test_gpu_check_tiny_mode_writes_one_record(tmp_path, offline, monkeypatch):
@@ -387,6 +410,67 @@ def test_gpu_check_tiny_mode_writes_one_record(tmp_path, offline, monkeypatch):
     assert m["bf16_quality_passed"] == m["training"]["bf16"]["quality"]["passed"]  # run even without a bf16 row
     assert m["training"]["bf16"]["quality"]["steps"] == 6 and m["fraction_of_bf16_peak"] is None  # no GPU
     assert "not mounted" in m["probe"]["error"]
+
+
+def test_gpu_check_times_each_compile_mode_with_its_kid_at_equal_steps(tmp_path, offline, monkeypatch):
+    """The torch.compile rows (CUDA graphs: reduce-overhead) beside ours and the reference, each trained in the
+    quality check for curves and KID after the same steps as fp32. torch.compile is faked (it records its mode
+    and returns the net): the wiring is what runs on a CPU; the speed-up itself needs CUDA."""
+    use_offline(monkeypatch, offline)
+    modes = []
+    monkeypatch.setattr(torch, "compile", lambda model, mode="default", **kw: modes.append(mode) or model)
+    monkeypatch.setattr(train, "fast_cpu_bf16", lambda: False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        code = main(["bench", "gpu-check", "--tiny", "--no-probe", "--workers", "0", "--dataset", offline["dataset"],
+                     "--compile-modes", "reduce-overhead", "--fid-samples", "0", "--out", str(tmp_path)])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0
+    m = results.read_record(tmp_path / "bench_gpu_check_cpu.json")["metrics"]
+    assert modes.count("reduce-overhead") == 4  # G and D of the timed row, G and D of the quality run
+    c = m["compile"]["reduce-overhead"]
+    rates = m["training"]["windows_images_per_s"]["ours + compile reduce-overhead"]
+    assert c["images_per_s"] == pytest.approx(np.median(rates), abs=0.1) and c["first_steps_s"] >= 0
+    assert c["ratio_to_ours_fp32"] == m["training"]["speedups"]["compile reduce-overhead"]
+    compiled = m["training"]["bf16"]["quality"]["compiled"]["compile reduce-overhead"]
+    assert c["curves_within_tolerance"] == compiled["passed"] and set(compiled["metrics"]) == set(
+        bench_quality.QUALITY_METRICS)
+    assert "compile" not in m["training"]["bf16"]["quality"]["compiled"]  # only the modes asked for
+    assert main(["bench", "gpu-check", "--tiny", "--compile-modes", "fastest"]) == 2
+
+
+def test_compiled_quality_run_gets_kid_at_the_same_steps(tmp_path, monkeypatch):
+    from dcgan_lib import fid
+
+    images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    monkeypatch.setattr(torch, "compile", lambda model, mode="default", **kw: model)
+    monkeypatch.setattr(fid, "features", lambda x, *a, **k: np.random.default_rng(len(x)).normal(
+        size=(len(x), 8)) + x.reshape(len(x), -1)[:, :8] / 255)
+    res = bench_quality.bf16_quality("imagenet32", 1 / 16, 4, images, 2, torch.device("cpu"), tmp_path, blocks=2,
+                                     fid_samples=6, compile_modes=("reduce-overhead", "default"))
+    assert set(res["compiled"]) == {"compile reduce-overhead", "compile"}
+    assert set(res["fid"]["by_run"]) == {"fp32", "bf16", "fp32, seed + 1", "compile reduce-overhead", "compile"}
+    # the same seed and steps as fp32 and fp32 numerics: an identity "compile" trains exactly as fp32 does
+    assert res["compiled"]["compile"]["block_means"]["compile"] == res["block_means"]["fp32"]
+    assert all(r["gap"] == 0 for r in res["compiled"]["compile"]["metrics"].values())
+    assert res["fid"]["by_run"]["compile"]["kid"] == pytest.approx(res["fid"]["by_run"]["fp32"]["kid"])
+
+
+@pytest.mark.slow
+def test_reduce_overhead_compile_trains_on_cpu(tmp_path):
+    """torch.compile(mode="reduce-overhead") for real at a tiny size: on a CPU inductor compiles C++ and skips
+    CUDA graphs (a CUDA-only part); the compiled fp32 run still tracks plain fp32 within the seed spread."""
+    import shutil as sh
+
+    if sh.which(os.environ.get("CXX", "g++")) is None:
+        pytest.skip("no C++ compiler for torch.compile's CPU code")
+    images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    res = bench_quality.bf16_quality("imagenet32", 1 / 16, 4, images, 3, torch.device("cpu"), tmp_path, blocks=3,
+                                     compile_modes=("reduce-overhead",))
+    compiled = res["compiled"]["compile reduce-overhead"]
+    assert all(r["gap"] <= r["tolerance"] for r in compiled["metrics"].values()) and compiled["passed"]
 
 
 def test_gpu_check_asks_for_a_gpu_or_tiny(capsys):

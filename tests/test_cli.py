@@ -1,4 +1,4 @@
-"""The command line: valid names listed on errors, non-zero exit codes, report generation, model store."""
+"""The command line: valid names on errors, exit codes, the train flags, the course runner, the model store."""
 import json
 import subprocess
 import sys
@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan_lib import profiles, report, results, runs, store
+from dcgan_lib import profiles, results, runs, store
 from dcgan_lib.cli import main
 
 
@@ -36,19 +36,6 @@ def test_missing_dataset_exits_non_zero_naming_the_command(tmp_path, monkeypatch
 def test_data_list_runs():
     out = run_cli("data", "list")
     assert out.returncode == 0 and "cifar10" in out.stdout and "lsun_bedroom" in out.stdout
-
-
-def test_report_puts_records_and_paper_numbers_in_readme(tmp_path):
-    figures = tmp_path / "figures"
-    results.write_record("table9_demo", name="demo probe", profile="cpu", metrics={"accuracy": 0.5, "n": 3},
-                         paper={"accuracy": 0.828}, data={"dataset": "cifar10", "source": "mirror"},
-                         seed=0, wall_s=1.5, out_dir=figures)
-    readme = tmp_path / "README.md"
-    readme.write_text(f"x\n{report.MAP_START}\nold\n{report.MAP_END}\n{report.START}\nold\n{report.END}\ny\n")
-    report.update_readme(readme, figures)
-    text = readme.read_text()
-    assert "old" not in text and "demo probe" in text and "accuracy: 0.5" in text and "accuracy: 0.828" in text
-    assert "02_dedup_autoencoder" in text and text.endswith("y\n")
 
 
 @pytest.fixture
@@ -120,17 +107,99 @@ def test_probe_authors_without_the_files_names_how_to_get_them(tmp_path, monkeyp
 
 
 def test_course_runs_the_chosen_notebooks_and_names_unknown_ones(tmp_path, monkeypatch, capsys):
+    import papermill
+
     from dcgan_lib.cli import course_cmd
 
     ran = []
     monkeypatch.setattr(course_cmd.results, "ROOT", tmp_path)
-    monkeypatch.setattr(course_cmd.papermill, "execute_notebook",
+    monkeypatch.setattr(papermill, "execute_notebook",
                         lambda src, out, parameters, progress_bar: ran.append((src.name, parameters)))
-    assert main(["course", "--profile", "smoke", "--only", "1", "03_train_bedrooms"]) == 0
+    assert main(["course", "--profile", "smoke", "--only", "1", "03_train_bedrooms", "--runner", "papermill"]) == 0
     assert ran == [("01_architecture.ipynb", {"profile": "smoke"}), ("03_train_bedrooms.ipynb", {"profile": "smoke"})]
     assert not list(tmp_path.rglob("course_*.json"))  # only a full run is recorded
-    assert main(["course", "--profile", "smoke"]) == 0
+    assert main(["course", "--profile", "smoke"]) == 0  # auto: papermill where it is installed
     assert len(ran) == 2 + len(course_cmd.LESSONS)
     record = json.loads(next(tmp_path.rglob("course_smoke.json")).read_text())
     assert list(record["metrics"]["notebook_wall_s"]) == [lesson.stem for lesson in course_cmd.LESSONS]
     assert main(["course", "--only", "99"]) == 2 and "no notebook 99" in capsys.readouterr().err
+
+
+def test_course_in_stages_is_recorded_once_every_notebook_ran(tmp_path, monkeypatch, capsys):
+    """One notebook per call (scripts/gpu_run.sh), wall times collected in --walls; a notebook whose data is
+    missing is skipped and said so, and the course is recorded only once every notebook ran."""
+    from dcgan_lib.cli import course_cmd
+
+    ran = []
+    monkeypatch.setattr(course_cmd.results, "ROOT", tmp_path)
+    monkeypatch.setattr(course_cmd, "execute", lambda stem, profile, runner, out: ran.append((stem, runner)))
+    monkeypatch.setattr(course_cmd, "missing_data", lambda stem: ["bedrooms"] if stem == "03_train_bedrooms" else [])
+    walls = tmp_path / "walls.json"
+    stems = [lesson.stem for lesson in course_cmd.LESSONS]
+    for stem in stems:
+        assert main(["course", "--profile", "smoke", "--only", stem, "--runner", "script", "--skip-missing-data",
+                     "--walls", str(walls)]) == 0
+    assert ran == [(s, "script") for s in stems if s != "03_train_bedrooms"]
+    assert "03_train_bedrooms: skipped, its data is not here (bedrooms)" in capsys.readouterr().out
+    assert not list(tmp_path.rglob("course_smoke.json"))
+    monkeypatch.setattr(course_cmd, "missing_data", lambda stem: [])
+    assert main(["course", "--profile", "smoke", "--only", "3", "--walls", str(walls), "--skip-missing-data"]) == 0
+    record = json.loads(next(tmp_path.rglob("course_smoke.json")).read_text())
+    assert list(record["metrics"]["notebook_wall_s"]) == stems
+    assert set(json.loads(walls.read_text())["smoke"]) == set(stems)
+
+
+def test_a_notebook_runs_as_a_script_without_jupyter(tmp_path, monkeypatch):
+    """course.run_as_script: code cells in order, parameters set after the `parameters` cell, errors named."""
+    from dcgan_lib import course
+
+    nb = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": ["# title"]},
+                    {"cell_type": "code", "metadata": {"tags": ["parameters"]},
+                     "source": ["profile = 'auto'\n", "n = 1"]},
+                    {"cell_type": "code", "metadata": {}, "source": "from IPython.display import Markdown, display\n"
+                                                                    "shown = (profile, n * 2)"},
+                    {"cell_type": "code", "metadata": {}, "source": "1 / n if profile == 'smoke' else None"}]}
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "99_demo.ipynb").write_text(json.dumps(nb))
+    monkeypatch.setattr(results, "ROOT", tmp_path)
+    assert course.run_as_script("99_demo", {"profile": "smoke"})["shown"] == ("smoke", 2)
+    with pytest.raises(RuntimeError, match=r"99_demo: code cell 2 failed: ZeroDivisionError"):
+        course.run_as_script("99_demo", {"profile": "smoke", "n": 0})
+
+
+def test_train_takes_the_flags_pytorch_examples_users_know(store_dataset, tmp_path):
+    """--batch-size, --lr, --beta1, --width, --image-size (folder datasets) and --device reach the run."""
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", store_dataset, "--variant", "lsun64", "--profile", "smoke", "--out", str(out),
+                 "--batch-size", "8", "--lr", "1e-3", "--beta1", "0.6", "--width", "0.0625", "--image-size", "32",
+                 "--device", "cpu", "--steps", "2", "--no-fid", "--no-progress"]) == 0
+    saved = runs.read_checkpoint(out / "checkpoint.pt", keys=("train_config",))["train_config"]
+    assert {k: saved[k] for k in ("batch_size", "lr", "beta1", "width", "image_size", "steps")} == {
+        "batch_size": 8, "lr": 1e-3, "beta1": 0.6, "width": 0.0625, "image_size": 32, "steps": 2}
+    assert runs.read_record(out)["device"].startswith("cpu")
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--batch-size", "0"], "batch_size must be a whole number >= 1, got 0 (set by --batch-size)"),
+    (["--lr", "-0.1"], "lr must be a number > 0, got -0.1 (set by --lr)"),
+    (["--lr", "nan"], "lr must be a number > 0, got nan (set by --lr)"),
+    (["--beta1", "1"], "beta1 must be a number in [0, 1), got 1.0 (set by --beta1)"),
+    (["--width", "0"], "width must be a number > 0, got 0.0 (set by --width)"),
+    (["--image-size", "48"], "--image-size 48: image_size must be 4 * 2^k"),
+    (["--device", "cuda:7"], "--device cuda:7: no CUDA device here"),
+])
+def test_train_flags_are_checked_before_any_work(store_dataset, monkeypatch, capsys, flags, message):
+    monkeypatch.setattr(store, "load_training_images", lambda *a, **k: pytest.fail("data prepared before the checks"))
+    if torch.cuda.is_available() and flags[0] == "--device":
+        pytest.skip("this machine has CUDA")
+    assert main(["train", "--dataset", store_dataset, "--variant", "lsun64", "--profile", "smoke", *flags]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_image_size_is_for_folder_datasets_and_sizes_the_nets_allow(store_dataset, capsys):
+    assert main(["train", "--dataset", "bedrooms", "--variant", "lsun64", "--image-size", "32"]) == 2
+    assert "--image-size applies to folder:PATH datasets" in capsys.readouterr().err
+    assert main(["train", "--dataset", store_dataset, "--variant", "svhn32", "--image-size", "64"]) == 2
+    assert "svhn32 is fixed at 32 px" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # not a number: argparse's own error, exit 2
+        main(["train", "--dataset", store_dataset, "--variant", "lsun64", "--lr", "fast"])

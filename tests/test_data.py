@@ -1,5 +1,7 @@
-"""The data registry: official formats (CIFAR batches, LSUN lmdb), the mirror, bad files, checksums."""
+"""The data registry: official formats (CIFAR batches, LSUN lmdb), the mirror, bad files, checksums, and the
+combined bedrooms stand-in (two archives, a removal list, a held-out split)."""
 import io
+import json
 import pickle
 
 import numpy as np
@@ -197,3 +199,134 @@ def test_mirror_svhn_labels_follow_labels_csv(data_dir, tmp_path, monkeypatch):
         np.testing.assert_array_equal(img, pixels[name])  # pixel-exact PNG digits, no resize at 32 px
     train = data.prepare("svhn", 32, "train", progress=False)
     assert len(train) == 5 and train.labels is None
+
+
+# ---------------------------------------------------------------------------------------------
+# The bedrooms stand-in: two archives combined, de-duplicated by a removal list, 1,000 held out
+# ---------------------------------------------------------------------------------------------
+
+def removal_list(path, groups, scanned=None, dataset="bedrooms"):
+    """A dedup groups file as `python -m dcgan_lib dedup` writes it (only what the data path reads)."""
+    from dcgan_lib import dedup_scan
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"format": dedup_scan.FORMAT, "dataset": dataset, "method": "test groups",
+                                "model": None, "scanned": scanned or {"split": "all", "limit": None},
+                                "summary": {"groups": len(groups)}, "groups": groups}))
+    return path
+
+
+def test_places365_bedrooms_entry_reads_its_layout_and_pins_its_checksum(bedrooms_mirror):
+    spec = registry.get_spec("bedrooms_places365")
+    assert spec.archive == "bedrooms-places365-5100.tar.gz"
+    images = data.prepare("bedrooms_places365", 16, progress=False)
+    want = sorted(i for i in bedrooms_mirror.files if i.startswith("bedrooms-places365/"))
+    assert images.ids == want and len(want) == 10  # train and eval folders, sorted, nothing else
+    for item_id, img in zip(images.ids, images.images, strict=True):
+        np.testing.assert_array_equal(img, data.decode_image(bedrooms_mirror.files[item_id], 16))
+    (bedrooms_mirror.mirror / spec.archive).write_bytes(b"altered")  # a changed archive is refused, never copied
+    (datasets.data_root() / "archives" / spec.archive).unlink()
+    with pytest.raises(archives.ChecksumMismatch, match=f"expected {spec.sha256}"):
+        datasets.fetch("bedrooms_places365")
+
+
+def test_registry_pins_the_mirror_checksums():
+    """Every mirror archive's pinned sha256 is the one the mirror publishes in SHA256SUMS."""
+    import os
+    from pathlib import Path
+
+    mirror = os.environ.get("DCGAN_MIRROR")
+    if not mirror or not (Path(mirror) / "SHA256SUMS").exists():
+        pytest.skip("no mirror with SHA256SUMS (set DCGAN_MIRROR)")
+    sums = dict(line.split()[::-1] for line in (Path(mirror) / "SHA256SUMS").read_text().splitlines() if line)
+    pinned = {s.archive: s.sha256 for s in registry.DATASETS.values() if s.archive}
+    assert "bedrooms-places365-5100.tar.gz" in pinned
+    assert {a: sums.get(a) for a in pinned} == pinned
+
+
+def test_bedrooms_combines_both_archives_and_holds_images_out(bedrooms_mirror):
+    src = datasets.find_source("bedrooms")
+    every = [i for i, _, _ in src.items("all")]
+    assert every == sorted(bedrooms_mirror.files) and src.count("all") == 20  # 10 + 10, both archives, in order
+    assert [p.path.name for p in src.parts] == ["bedrooms-3k.tar.gz", "bedrooms-places365-5100.tar.gz"]
+    train = data.prepare("bedrooms", 16, "train", progress=False)
+    held = data.prepare("bedrooms", 16, "heldout", progress=False)
+    assert len(held) == 4 and len(train) == 16 and not set(train.ids) & set(held.ids)
+    record = train.provenance()["splits"]
+    assert record["counts"] == {"all": 20, "removed": 0, "heldout": 4, "train": 16}
+    assert [p["sha256"] for p in record["parts"]] == [registry.get_spec(n).sha256 for n in registry.get_spec(
+        "bedrooms").parts] == [archives.sha256_of(p.path) for p in src.parts]
+    assert datasets.describe("bedrooms")["source"] == "mirror: bedrooms-3k.tar.gz + bedrooms-places365-5100.tar.gz"
+
+
+def test_removal_list_is_applied_before_the_heldout_pick(bedrooms_mirror):
+    from dcgan_lib import store
+
+    original, copy = bedrooms_mirror.copies[0]
+    removal_list(bedrooms_mirror.duplicates, [[original, copy]])
+    train = store.load_training_images("bedrooms", "lsun64", "cpu")
+    held = data.heldout_of(train)
+    assert copy not in train.ids + held.ids and original in train.ids + held.ids  # the first of the group is kept
+    assert len(train) + len(held) == 19 and len(held) == 4
+    assert not set(train.ids) & set(held.ids)
+    assert not set(data.content_digests(train.images)) & set(data.content_digests(held.images))  # by pixels too
+    dup = train.provenance()["splits"]["duplicates"]
+    assert dup["applied"] and dup["sha256"] == archives.sha256_of(bedrooms_mirror.duplicates)
+    assert train.provenance()["splits"]["counts"]["removed"] == 1
+    ref = store.reference_images(train, "smoke")
+    assert ref.info["split"] == "heldout" and ref.info["dataset"] == "bedrooms" and len(ref) == 4
+    assert set(ref.ids) <= set(held.ids)
+    with pytest.raises(ValueError, match="never trained on"):
+        store.load_training_images("bedrooms", "lsun64", "cpu", split="heldout")
+
+
+def test_missing_removal_list_falls_back_loudly_and_is_recorded(bedrooms_mirror):
+    with pytest.warns(UserWarning, match="NOT de-duplicated.*python -m dcgan_lib dedup --dataset bedrooms --split all"):
+        train = data.prepare("bedrooms", 16, "train", progress=False)
+    dup = train.provenance()["splits"]["duplicates"]
+    assert dup["applied"] is False and "python -m dcgan_lib dedup" in dup["why"]
+    removal_list(bedrooms_mirror.duplicates, [list(bedrooms_mirror.copies[0])])
+    assert len(data.prepare("bedrooms", 16, "train", progress=False)) + 4 == 19  # a new list: the cache is rebuilt
+
+
+@pytest.mark.parametrize("scanned, dataset", [({"split": "all", "limit": 5}, "bedrooms"),
+                                              ({"split": "train", "limit": None}, "bedrooms"),
+                                              ({"split": "all", "limit": None}, "bedrooms_3k")])
+def test_a_removal_list_that_did_not_scan_every_image_is_refused(bedrooms_mirror, scanned, dataset):
+    removal_list(bedrooms_mirror.duplicates, [list(bedrooms_mirror.copies[0])], scanned, dataset)
+    with pytest.raises(ValueError, match="python -m dcgan_lib dedup --dataset bedrooms --split all"):
+        data.prepare("bedrooms", 16, "train", progress=False)
+
+
+def test_a_missing_part_names_the_command_that_fetches_it(bedrooms_mirror):
+    (bedrooms_mirror.mirror / "bedrooms-places365-5100.tar.gz").unlink()
+    with pytest.raises(registry.DatasetMissing, match="bedrooms-places365-5100.tar.gz.*"
+                                                     "python -m dcgan_lib data fetch bedrooms"):
+        data.prepare("bedrooms", 16, progress=False)
+
+
+def test_heldout_pick_depends_on_ids_and_seed_only():
+    ids = [f"img{i:03d}" for i in range(200)]
+    a = datasets.assign_splits(ids, None, 20, seed=0)
+    assert len(a["heldout"]) == 20 and a["heldout"] == sorted(a["heldout"]) and not a["removed"]
+    assert sorted(a["train"] + a["heldout"]) == ids
+    more = datasets.assign_splits(ids + ["img999"], None, 20, seed=0)  # a new image moves at most one other
+    assert len(set(a["heldout"]) ^ set(more["heldout"])) <= 2
+    assert datasets.assign_splits(ids, None, 20, seed=1)["heldout"] != a["heldout"]
+    from dcgan_lib import dedup_scan
+
+    groups = {"format": dedup_scan.FORMAT, "groups": [[a["heldout"][0], "img000"], ["img001", "img002", "img003"]]}
+    b = datasets.assign_splits(ids, groups, 20, seed=0)
+    assert set(b["removed"]) == {max(a["heldout"][0], "img000"), "img002", "img003"}
+    assert not set(b["removed"]) & set(b["train"] + b["heldout"]) and len(b["heldout"]) == 20
+    with pytest.raises(ValueError, match="cannot hold out"):
+        datasets.assign_splits(ids[:10], None, 10, seed=0)
+
+
+def test_empty_folders_left_by_a_failed_download_are_not_an_official_copy(tmp_path):
+    """`data fetch` of a torchvision set can die after making its folders: the mirror must still be used."""
+    spec = registry.get_spec("celeba")
+    (tmp_path / "celeba" / "celeba").mkdir(parents=True)
+    assert not registry.official_present(spec, tmp_path)
+    (tmp_path / "celeba" / "celeba" / "img_align_celeba.zip").write_bytes(b"x")
+    assert registry.official_present(spec, tmp_path)

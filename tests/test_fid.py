@@ -1,4 +1,4 @@
-"""FID and KID (issue 11): the network is the standard FID Inception, the distances match the references,
+"""FID and KID: the network is the standard FID Inception, the distances match the references,
 real statistics are cached, and runs carry their scores (run.json, quality curve, figure, command line)."""
 import importlib.util
 import json

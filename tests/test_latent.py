@@ -146,3 +146,12 @@ def test_fingerprint_tracks_weights_not_buffers(tiny):
     assert latent.fingerprint(g2) == a and len(a) == 12
     g3, _ = nets.build("lsun64", image_size=32, width=1 / 32, seed=1)
     assert latent.fingerprint(g3) != a
+
+
+def test_mean_pairwise_rms_averages_every_pair():
+    a = torch.zeros(3, 4, 4)
+    imgs = torch.stack([a, a + 0.1, a - 0.2])  # pairwise RMS 0.1, 0.2 and 0.3
+    assert latent.mean_pairwise_rms(imgs) == pytest.approx(0.2)
+    assert latent.mean_pairwise_rms(torch.stack([a, a])) == 0.0
+    with pytest.raises(ValueError, match="at least two"):
+        latent.mean_pairwise_rms(imgs[:1])

@@ -107,6 +107,21 @@ def test_curve_exposes_a_copying_generator():
     assert out["refs"] == "heldout" and out["rows"][0]["refs_to_samples"] > 0.2
 
 
+def test_curve_on_heldout_images_measures_them_against_the_training_images():
+    """With held-out references (notebook 03's bedrooms), the authors' nnd and the dashed baseline both start from
+    images no model saw: the baseline is their distance to the nearest training image, none excluded."""
+    train, held = images(30, seed=1), images(12, seed=2)
+    held[3] = train[5]  # a held-out image that is also a training image: its baseline distance is 0, not skipped
+    cc = mem.CurveConfig(n_samples=20, n_refs=12)
+    g = CopyingG(train)
+    out = mem.curve([(1, g)], train, heldout=held, cc=cc, progress=False)
+    assert out["refs"] == "heldout" and out["n_refs"] == 12
+    assert out["real_to_train"] == pytest.approx(brute(held, train).min(1).mean(), abs=1e-5)
+    assert out["real_to_train_min"] == pytest.approx(0, abs=1e-6)
+    samples = mem.store.sample(g, g.cfg.sample_z(cc.n_samples, torch.Generator().manual_seed(cc.seed)))
+    assert out["rows"][0]["refs_to_samples"] == pytest.approx(brute(held, samples).min(1).mean(), abs=1e-5)
+
+
 def test_neighbour_rows_layout():
     train, samples = images(10, side=6), images(3, side=6, seed=9)
     canvas = mem.neighbour_rows(samples, train, np.array([[0, 1]] * 3), np.array([[2, 3]] * 3), gap=4)

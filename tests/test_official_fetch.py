@@ -137,3 +137,16 @@ def test_official_lfw_downloads_through_scikit_learn_into_the_readers_folder(dat
     assert sorted(got) == sorted(photos)
     for name, img in got.items():
         np.testing.assert_array_equal(img, data.decode_image(photos[name], 32))
+
+
+@pytest.mark.parametrize("name, archive", [("bedrooms_places365", "bedrooms-places365-5100.tar.gz"),
+                                           ("bedrooms_3k", "bedrooms-3k.tar.gz")])
+def test_mirror_only_bedrooms_name_their_archive_and_the_fetch_command(data_dir, name, archive):
+    """The bedrooms stand-in's parts exist only in the mirror (Places365's bedrooms are inside a 100 GB
+    all-class archive): asking for them says which archive to put in the mirror and which command copies it."""
+    with pytest.raises(registry.DatasetMissing, match=f"{archive}.*python -m dcgan_lib data fetch {name}"):
+        datasets.find_source(name)
+    with pytest.raises(registry.DatasetMissing, match=f"set DCGAN_MIRROR to a folder holding {archive}"):
+        datasets.fetch(name, official=True)
+    with pytest.raises(registry.DatasetMissing, match=f"{archive}.*python -m dcgan_lib data fetch bedrooms"):
+        data.prepare("bedrooms", 16, progress=False)

@@ -120,15 +120,15 @@ def test_select_c_on_tiny_data_reports_each_c_and_keeps_the_best():
     xv, yv = blobs(200, sep=0.5, seed=1)
     grid = (1e-4, 1e-2, 1.0)
     sel = svm.select_c(x, y, xv, yv, grid)
-    assert set(sel.val_accuracy) == set(grid) and sel.C in grid
+    assert set(grid) <= set(sel.val_accuracy) == set(sel.grid) and sel.C in sel.grid
     assert sel.val_accuracy[sel.C] == max(sel.val_accuracy.values())
-    for c in grid:  # the stored scores are the validation accuracies of real fits
+    for c in sel.grid:  # the stored scores are the validation accuracies of real fits
         assert sel.val_accuracy[c] == svm.svm_accuracy(x, y, xv, yv, c)
 
 
 def test_select_c_takes_the_argmax_and_breaks_ties_towards_more_regularisation(monkeypatch):
     scores = {1e-3: 0.5, 1e-2: 0.8, 1e-1: 0.8, 1.0: 0.6}
-    monkeypatch.setattr(svm, "svm_accuracy", lambda *a, **k: scores[a[4]])
+    monkeypatch.setattr(svm, "svm_accuracy", lambda *a, **k: scores.get(a[4], 0.0))  # Cs off the grid: 0
     x = np.zeros((4, 2), np.float32)
     assert svm.select_c(x, np.arange(4), x, np.arange(4), (1.0, 1e-1, 1e-2, 1e-3)).C == 1e-2
     scores[1.0] = 0.9
@@ -138,16 +138,48 @@ def test_select_c_takes_the_argmax_and_breaks_ties_towards_more_regularisation(m
 def test_select_c_with_patience_stops_after_that_many_cs_below_the_best(monkeypatch):
     scores = {1e-4: 0.5, 1e-3: 0.7, 1e-2: 0.6, 1e-1: 0.65, 1.0: 0.6, 10.0: 0.9}
     fitted = []
-    monkeypatch.setattr(svm, "svm_accuracy", lambda *a, **k: fitted.append(a[4]) or scores[a[4]])
+    monkeypatch.setattr(svm, "svm_accuracy", lambda *a, **k: fitted.append(a[4]) or scores.get(a[4], 0.0))
     x = np.zeros((4, 2), np.float32)
     sel = svm.select_c(x, np.arange(4), x, np.arange(4), tuple(scores), patience=3)
     assert fitted == [1e-4, 1e-3, 1e-2, 1e-1, 1.0] and sel.C == 1e-3 and set(sel.val_accuracy) == set(fitted)
     fitted.clear()  # a C that ties the best resets the count; without patience the whole grid is fitted
     scores[1e-1] = 0.7
     assert svm.select_c(x, np.arange(4), x, np.arange(4), tuple(scores), patience=2).C == 10.0
-    assert fitted == list(scores)
+    assert fitted == [*scores, 100.0]  # the best C was the grid's largest: one C above it is tried
     fitted.clear()
-    assert svm.select_c(x, np.arange(4), x, np.arange(4), tuple(scores)).C == 10.0 and len(fitted) == 6
+    assert svm.select_c(x, np.arange(4), x, np.arange(4), tuple(scores)).C == 10.0 and len(fitted) == 7
+
+
+def _peaked(peak: float):
+    """A validation score over C with one peak at `peak` (log scale), and the Cs it was asked for."""
+    asked = []
+
+    def score(c):
+        asked.append(c)
+        return -abs(np.log10(c) - np.log10(peak))
+    return score, asked
+
+
+def test_c_search_widens_the_grid_while_the_best_c_sits_at_an_edge():
+    grid = (3e-5, 1e-4, 3e-4, 1e-3)
+    score, asked = _peaked(1e-6)  # below the grid: widened by the ratio of its two lowest Cs (0.3)
+    sel = svm.search_c(score, grid)
+    assert asked == [*grid, 9e-6, 2.7e-6, 8.1e-7] and sel.C == 8.1e-7
+    assert sel.record() == {"grid_tried": [8.1e-7, 2.7e-6, 9e-6, *grid], "widened": True,
+                            "widened_by": {"below": 3, "above": 0}, "at_edge": True}  # bounded: 3 steps, still at edge
+    score, asked = _peaked(1e-5)  # found one step below: the next step down scores lower, and the search stops
+    sel = svm.search_c(score, grid)
+    assert sel.C == 9e-6 and not sel.at_edge and sel.widened == {"below": 2, "above": 0}
+    score, asked = _peaked(2e-2)  # above: by the ratio of the two highest Cs (1e-3 / 3e-4)
+    sel = svm.search_c(score, grid, patience=2)
+    assert asked[4:] == [3.33e-3, 1.11e-2, 3.7e-2] and sel.C == 1.11e-2 and not sel.at_edge
+    assert sel.widened == {"below": 0, "above": 3}
+    score, asked = _peaked(1.5e-4)  # inside the grid: nothing added
+    sel = svm.search_c(score, grid, patience=1)
+    assert asked == [3e-5, 1e-4, 3e-4] and sel.C == 1e-4 and sel.record()["widened"] is False
+    assert not sel.at_edge
+    with pytest.raises(ValueError, match="empty"):
+        svm.search_c(score, ())
 
 
 def test_torch_solver_matches_sklearn_within_0_3_points():
@@ -174,8 +206,43 @@ def test_svm_over_draws_reports_every_draw():
     settings = probes.ProbeSettings(cifar_train=None, cifar_test=None, cifar_val=0, c_grid=(1e-3, 1e-1),
                                     n_labels=40, n_draws=5, n_select_draws=2)
     res = probes.svm_over_draws(x[:200], y[:200], x[200:300], y[200:300], x[300:], y[300:], settings, seed=0)
-    assert len(res.test_errors) == 5 and res.C in (1e-3, 1e-1)
+    assert len(res.test_errors) == 5 and res.C in res.val_error_by_c and set(res.c_search["grid_tried"]) >= {1e-3, 1e-1}
     assert 0 <= res.mean < 0.75 and res.ci95 == pytest.approx(1.96 * np.std(res.test_errors))
+    assert res.test_correct.shape == (100,) and res.test_correct.max() <= 5  # per test image: draws that got it right
+    assert 1 - res.test_correct.sum() / (5 * 100) == pytest.approx(res.mean)  # the same fits as the errors
+
+
+def _tiny_pdata(n_test=40):
+    rng = np.random.default_rng(0)
+    part = [probe_data.Labelled(rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), np.arange(n) % 10)
+            for n in (60, 30, n_test)]
+    return probe_data.ProbeData(*part, part[0].images, "cifar10", "tiny", {})
+
+
+def test_data_for_a_choice_withholds_its_test_part():
+    pdata = _tiny_pdata()
+    chosen_on = pdata.for_selection()
+    assert pdata.has_test and not chosen_on.has_test and chosen_on.val is pdata.val
+    for touch in (lambda t: t.images, lambda t: t.labels, len, np.asarray, lambda t: t[0], list):
+        with pytest.raises(probe_data.TestDataWithheld, match="withheld"):
+            touch(chosen_on.test)
+
+
+def test_the_choice_of_c_runs_without_test_data_and_the_measurement_needs_it():
+    from dcgan_lib import nets
+
+    settings = probes.settings_for(profiles.get_profile("smoke"))
+    _, d = nets.build("imagenet32", width=1 / 16, seed=0)
+    pdata = _tiny_pdata()
+    choice = probes.d_validation_cifar10(d, pdata.for_selection(), settings, solver="sklearn")
+    assert choice["C"] in [float(c) for c in choice["val_accuracy_by_c"]]
+    assert choice["val_accuracy"] == max(choice["val_accuracy_by_c"].values())
+    with pytest.raises(probe_data.TestDataWithheld):  # a test-accuracy row cannot be computed from such data
+        probes.d_row_cifar10(d, pdata.for_selection(), settings, "D", solver="sklearn")
+    row = probes.d_row_cifar10(d, pdata, settings, "D", solver="sklearn")
+    assert row["C"] == choice["C"] and row["val_accuracy"] == choice["val_accuracy_by_c"]  # same choice, same data
+    assert row["test_correct"]["images"] == 40 and row["test_correct"]["draws"] == 1
+    assert row["c_search"]["grid_tried"] == sorted(float(c) for c in row["val_accuracy"])
 
 
 # --- tables ---------------------------------------------------------------------------------------

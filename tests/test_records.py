@@ -153,17 +153,20 @@ def test_readme_flags_and_strict_report_refuses_records_that_cannot_be_rerun(rep
     assert "+dirty" in rows["dirty.json"]  # the short commit keeps its +dirty mark
     assert f"{len(bad)} of 6 records cannot be rerun" in text
 
-    readme = repo / "README.md"
-    before = f"{report.MAP_START}\n{report.MAP_END}\n{report.START}\nold\n{report.END}\n"
+    readme, results_md = repo / "README.md", repo / report.RESULTS_NAME
+    before = "".join(f"{start}\nold\n{end}\n" for start, end in [(report.PROFILES_START, report.PROFILES_END),
+                                                                   (report.MAP_START, report.MAP_END),
+                                                                   (report.GALLERY_START, report.GALLERY_END)])
     readme.write_text(before)
     assert main(["report", "--strict", "--figures", str(figures), "--readme", str(readme)]) == 2
     err = capsys.readouterr().err
     assert all(name in err for name in bad) and "clean.json" not in err
-    assert readme.read_text() == before  # refused: README untouched
+    assert readme.read_text() == before and not results_md.exists()  # refused: nothing written
     for name in bad:
         (figures / name).unlink()
     assert main(["report", "--strict", "--figures", str(figures), "--readme", str(readme)]) == 0
-    assert "result clean" in readme.read_text() and "NOT RERUNNABLE" not in readme.read_text()
+    assert "result clean" in results_md.read_text() and "NOT RERUNNABLE" not in results_md.read_text()
+    assert "old" not in readme.read_text() and report.stale(readme, figures) == []
 
 
 def test_changed_tracked_figures_do_not_make_a_record_dirty(repo):

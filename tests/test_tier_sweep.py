@@ -1,13 +1,15 @@
 """The cpu-tier sweep: trains to CPU budgets, resumes between them, scores each point, writes its record."""
 import json
 
+import numpy as np
 import pytest
 
-from dcgan_lib import fid, tier_sweep
+from dcgan_lib import data, fid, nets, probe_data, tier_sweep
 
-pytestmark = pytest.mark.skipif(not fid.available(), reason="FID Inception weights not installed")
+needs_fid = pytest.mark.skipif(not fid.available(), reason="FID Inception weights not installed")
 
 
+@needs_fid
 def test_sweep_trains_to_each_budget_and_scores(tmp_path, monkeypatch):
     monkeypatch.setattr(tier_sweep.results, "ROOT", tmp_path)
     monkeypatch.setattr(tier_sweep, "FIRST_STEPS", 2)
@@ -23,17 +25,43 @@ def test_sweep_trains_to_each_budget_and_scores(tmp_path, monkeypatch):
     assert (path.parent / "cpu_tier_sweep_cifar10.png").stat().st_size > 0
 
 
-def test_a_d_judged_by_table1_is_probed_on_cifar10_and_drawn_beside_the_tables_rows(tmp_path, monkeypatch):
+def _no_test_split(monkeypatch):
+    """CIFAR-10's test split made unreadable: a judge that asks for it fails the test."""
+    prepare = data.prepare
+
+    def guarded(name, size, split="train", limit=None):
+        if name == "cifar10" and split == "test":
+            raise AssertionError("a choice reached for the CIFAR-10 test images")
+        return prepare(name, size, split, limit)
+
+    monkeypatch.setattr(data, "prepare", guarded)
+
+
+def test_the_table1_judge_never_sees_the_test_images(monkeypatch):
+    _no_test_split(monkeypatch)
+    judge = tier_sweep.Table1Judge("smoke", seed=0)
+    with pytest.raises(probe_data.TestDataWithheld):
+        np.asarray(judge.pdata.test.images)
+    _, d = nets.build("imagenet32", width=1 / 16, seed=0)
+    scores = judge(None, d)
+    assert set(scores) == {"val_accuracy", "C", "features", "c_search"} and 0 < scores["val_accuracy"] <= 1
+    assert scores["C"] in scores["c_search"]["grid_tried"]
+
+
+def test_a_d_judged_by_table1_is_probed_on_validation_and_drawn_beside_the_tables_rows(tmp_path, monkeypatch):
+    _no_test_split(monkeypatch)
     monkeypatch.setattr(tier_sweep.results, "ROOT", tmp_path)
     monkeypatch.setattr(tier_sweep, "FIRST_STEPS", 2)
     figures = tmp_path / "runs/smoke/figures"
     figures.mkdir(parents=True)
-    rows = [{"model": "ours", "paper_key": "dcgan", "accuracy": 0.3}, {"model": "K-means", "accuracy": 0.4}]
+    rows = [{"model": "ours", "paper_key": "dcgan", "accuracy": 0.3, "C": 1e-3, "val_accuracy": {"0.001": 0.31}},
+            {"model": "K-means", "accuracy": 0.4, "C": 1e-2, "val_accuracy": {"0.001": 0.3, "0.01": 0.42}}]
     (figures / "table1_cifar10.json").write_text(json.dumps({"metrics": {"rows": rows}}))
     setting = tier_sweep.Setting("cifar10", "imagenet32", 1 / 16, 8, judge="table1")
     path = tier_sweep.run((setting,), budgets=(1,), profile="smoke", progress=False)
     rec = json.loads(path.read_text())
     (row,) = rec["metrics"]["curves"][setting.label]
-    assert 0 < row["accuracy"] <= 1 and row["C"] > 0 and row["features"] > 0 and "kid" not in row
-    assert rec["metrics"]["table1_references"] == {"K-means": 0.4}  # our own D's row is what the sweep retrains
-    assert rec["metrics"]["best_at_largest_budget"]["cifar10"]["accuracy"] == row["accuracy"]
+    assert 0 < row["val_accuracy"] <= 1 and row["C"] > 0 and row["features"] > 0
+    assert "kid" not in row and "accuracy" not in row  # validation only: no test accuracy in the sweep
+    assert rec["metrics"]["table1_references"] == {"K-means": 0.42}  # its validation accuracy at its chosen C
+    assert rec["metrics"]["best_at_largest_budget"]["cifar10"]["val_accuracy"] == row["val_accuracy"]

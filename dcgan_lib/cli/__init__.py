@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("data", "train", "dedup", "probe", "bench", "report", "fid", "course")
+COMMANDS = ("data", "train", "dedup", "probe", "bench", "report", "fid", "course", "colab")
 
 
 class CommandError(Exception):

@@ -11,8 +11,13 @@ from pathlib import Path
 import torch
 
 from dcgan_lib import bench, bench_report, profiles, results
-from dcgan_lib.bench_loops import ABLATIONS, BenchConfig
+from dcgan_lib.bench_loops import ABLATIONS, BenchConfig, compile_modes
 from dcgan_lib.bench_probe import ProbeBenchConfig, bench_probe
+from dcgan_lib.train_config import COMPILE_MODES
+
+# torch.compile modes the GPU check times by default: the default mode, and CUDA graphs (reduce-overhead), which
+# remove the per-kernel launch cost that was 45% of the H200 step; each also gets its KID at equal steps
+GPU_CHECK_COMPILE = ("default", "reduce-overhead")
 
 
 def register(sub) -> None:
@@ -26,7 +31,7 @@ def register(sub) -> None:
                    help="timed seconds per loop, split over --windows (default 20; gpu-check 10)")
     p.add_argument("--windows", type=int, default=5, help="interleaved timed windows per loop (median reported)")
     p.add_argument("--profile", default="auto", choices=list(profiles.NAMES),
-                   help="sets the width (and the probe sizes); auto: paper on a GPU, else cpu")
+                   help="sets the width (and the probe sizes); auto: gpu on a machine with a GPU, else cpu")
     p.add_argument("--width", type=float, default=None, help="override the profile's width multiplier")
     p.add_argument("--files", type=int, default=2048, help="image files both loops read")
     p.add_argument("--dataset", default=None, help="images to read (default: the variant's mirror stand-in)")
@@ -35,6 +40,11 @@ def register(sub) -> None:
                    help="torch threads (default: torch's, one per core); 1 is steadier on a busy shared machine. "
                         "Records of runs with fewer threads than cores get a _Nthread(s) suffix")
     p.add_argument("--compile", action="store_true", help="also time the trainer under torch.compile (slow start)")
+    p.add_argument("--compile-modes", default=None,
+                   help="comma-separated torch.compile modes to time beside ours, each also trained in the quality "
+                        f"check for KID at equal steps ({', '.join(COMPILE_MODES)}; gpu-check on CUDA default: "
+                        f"{','.join(GPU_CHECK_COMPILE)}; '' for none)")
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then the CPU), cpu, cuda, cuda:N, mps")
     p.add_argument("--no-ablation", action="store_true", help="skip the one-choice-off runs")
     p.add_argument("--ablations", default=None,
                    help="comma-separated choices to switch off one at a time (default all: "
@@ -55,7 +65,14 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def configs(args) -> tuple[str, BenchConfig, ProbeBenchConfig]:
+def compile_modes_of(args, device: torch.device) -> tuple[str, ...]:
+    """The torch.compile modes asked for: --compile-modes, else GPU_CHECK_COMPILE for gpu-check on CUDA."""
+    if args.compile_modes is not None:
+        return tuple(m for m in args.compile_modes.split(",") if m)
+    return GPU_CHECK_COMPILE if args.mode == "gpu-check" and device.type == "cuda" and not args.tiny else ()
+
+
+def configs(args, device: torch.device | None = None) -> tuple[str, BenchConfig, ProbeBenchConfig]:
     """The profile name and both benchmark configs a command line asks for."""
     profile = "smoke" if args.tiny else profiles.resolve_name(args.profile)
     prof = profiles.get_profile(profile)
@@ -72,7 +89,8 @@ def configs(args) -> tuple[str, BenchConfig, ProbeBenchConfig]:
                       width=width, seconds=args.seconds, windows=args.windows, warmup_steps=args.warmup,
                       n_files=args.files, dataset=args.dataset, workers=args.workers,
                       ablations=() if args.no_ablation else ablations, all_off=not args.no_ablation,
-                      compile=args.compile, bf16=not args.no_bf16, limits=not args.no_limits,
+                      compile=args.compile, compile_modes=compile_modes_of(args, device or torch.device("cpu")),
+                      bf16=not args.no_bf16, limits=not args.no_limits,
                       quality_steps=args.quality_steps if args.quality_steps is not None
                       else 300 if args.mode == "gpu-check" else 200, seed=prof.seed,
                       fid_samples=args.fid_samples if args.fid_samples is not None
@@ -101,9 +119,10 @@ def run(args) -> int:
         if args.threads < 1:
             raise ValueError("--threads must be >= 1")
         torch.set_num_threads(args.threads)
-    profile, cfg, probe = configs(args)
+    device = profiles.get_device(args.device)
+    profile, cfg, probe = configs(args, device)
+    compile_modes(cfg)  # an unknown --compile-modes: one clear error before any work
     out = Path(args.out) if args.out else results.figures_dir(profile)
-    device = profiles.get_device("auto")
     if args.mode == "gpu-check":
         return gpu_check(args, profile, cfg, probe, device, out)
     if not args.probe_only:
@@ -154,6 +173,10 @@ def gpu_check(args, profile: str, cfg: BenchConfig, probe: ProbeBenchConfig,
     print(f"  bf16 curves within tolerance: {m['bf16_quality_passed']}; fraction of bf16 peak "
           f"{m['fraction_of_bf16_peak']} (measured bf16 matmul {m['measured_bf16_matmul_tflops']} TFLOP/s)")
     print(f"  FID/KID of the fp32 and bf16 quality runs: {m['fid']}")
+    for mode, c in m["compile"].items():
+        print(f"  torch.compile {mode}: {c['images_per_s']} img/s ({c['ratio_to_ours_fp32']}x ours fp32), first steps "
+              f"{c['first_steps_s']} s, curves within tolerance: {c['curves_within_tolerance']}, KID {c['kid']} "
+              f"(fp32 {c['kid_fp32']})")
     print(f"  targets met: {m['targets']['met']}; probe: {m['probe']}")
     print(f"record: {path}")
     return 0

@@ -27,7 +27,7 @@ def _names(name: str | None) -> list[str]:
 def run(args) -> int:
     if args.action == "list":
         for row in datasets.status():
-            print(f"{row['dataset']:14s} {row['where']:22s} {row['about']}")
+            print(f"{row['dataset']:18s} {row['where']:22s} {row['about']}")
         return 0
     if args.name is None:
         raise ValueError(f"`data {args.action}` needs a dataset name ({', '.join(registry.DATASETS)}, folder:PATH)")
@@ -46,8 +46,9 @@ def run(args) -> int:
                 print(f"{name}: {src.kind} {src.path}")
             elif args.action == "verify":
                 src = datasets.find_source(name, auto_fetch=False)
-                if src.sha256:
-                    archives.verify(src.path, src.sha256)
+                for part in src.parts or (src,):  # a combined dataset: each of its parts' archives
+                    if part.sha256:
+                        archives.verify(part.path, part.sha256)
                 print(f"{name}: {src.kind} {src.path} ok")
             else:
                 images = data.prepare(name, args.size, args.split, args.limit)

@@ -1,7 +1,8 @@
 """`python -m dcgan_lib dedup`: find near-duplicate images with the semantic hash (Paper §4.1).
 
 Writes a groups file (each group a list of item ids; file paths for `folder:PATH`) with a
-summary; the data registry's `--dedup FILE` keeps one image per group. The default method,
+summary; the data registry's `--dedup FILE` keeps one image per group, and a combined dataset's
+committed removal list (bedrooms: notebooks/inputs/bedrooms_duplicates.json) is such a file. The default method,
 `robust`, also finds copies shifted or cropped by a few pixels (beyond the paper); `hash` is
 the paper's key (radius 0) or keys within a Hamming radius.
 """
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from dcgan_lib import dedup, dedup_scan, profiles
+from dcgan_lib import datasets, dedup, dedup_scan, profiles, results
 from dcgan_lib.cli import CommandError
 
 
@@ -29,7 +30,8 @@ def register(subparsers) -> None:
     p.add_argument("--min-ncc", type=float, default=None,
                    help="robust: lowest correlation of the aligned grey windows, -1..1 (default: the profile's, 0.9)")
     p.add_argument("--profile", default=None, help="smoke, cpu, paper or auto (default: DCGAN_PROFILE or auto)")
-    p.add_argument("--split", default="train")
+    p.add_argument("--split", default=None,
+                   help="split to scan (default: every image before any removal: 'all' for bedrooms, else 'train')")
     p.add_argument("--batch-size", type=int, default=256, help="images decoded and hashed at a time")
     p.add_argument("--limit", type=int, default=None, help="hash only the first N images")
     p.add_argument("--seed", type=int, default=0, help="seed of the autoencoder to use (trained if missing)")
@@ -51,14 +53,15 @@ def run(args) -> int:
     if args.batch_size < 1:
         raise CommandError("--batch-size must be positive")
     torch.set_num_threads(args.threads or cfg.threads)
+    split = args.split or datasets.full_split(args.dataset)
     model, info = dedup.load_or_train(cfg, profile, seed=args.seed)
     print(f"hash: {'loaded' if info['loaded'] else 'trained'} {info['path']}")
-    hashed = dedup_scan.hash_dataset(model, args.dataset, batch_size=args.batch_size, split=args.split,
+    hashed = dedup_scan.hash_dataset(model, args.dataset, batch_size=args.batch_size, split=split,
                                      limit=args.limit, probe=robust)
     if not hashed.ids:
         raise CommandError(f"no images found in {args.dataset!r}")
-    doc = dedup_scan.groups_document(hashed, radius, model_path=info["path"], robust=robust, cfg=cfg,
-                                     min_ncc=args.min_ncc)
+    doc = dedup_scan.groups_document(hashed, radius, model_path=results.portable(info["path"]), robust=robust,
+                                     cfg=cfg, min_ncc=args.min_ncc, split=split, limit=args.limit)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
     s = doc["summary"]

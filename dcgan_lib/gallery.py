@@ -1,0 +1,102 @@
+"""README's front-page gallery: which records it shows beside the paper's claim, and what a person saw in each image.
+
+`report` renders it from the records in figures/: the paper's side comes from each record's `paper` field,
+ours from its metrics, caption, verdict, profile, data and model quality. The only hand-written text here is
+what cannot come from a record: the title of each entry, the paper's side where the paper shows no such figure,
+and `LOOKED`, a caption written by someone who opened the PNG. Each of those is tied to the image's sha256:
+once a figure is regenerated its old caption describes a different picture, so the report prints "not looked
+at yet" instead until someone opens the new image and writes its caption here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One gallery entry: records (their images side by side) under one title."""
+
+    title: str
+    stems: tuple[str, ...]  # record stems in figures/; each shows its first image
+    paper: str = ""  # the paper's side where its records carry no caption
+
+
+ENTRIES = (
+    Entry("Figs. 2-3: bedrooms after one epoch and after five (Paper §4.1)",
+          ("fig2_bedrooms_one_epoch", "fig3_bedrooms_five_epochs")),
+    Entry("Fig. 4: walking the latent space (Paper §6.1)", ("fig4_bedrooms_walk",)),
+    Entry("Fig. 5: what D's last conv features respond to (Paper §6.2)", ("fig5_guided_backprop",)),
+    Entry("Fig. 7: vector arithmetic on faces (Paper §6.3.2)", ("fig7_vector_arithmetic",)),
+    Entry("Fig. 8: a turn vector in Z (Paper §6.3.2)", ("fig8_face_pose",)),
+    Entry("The authors' SVHN generator through our port (Paper §5.2)", ("authors_svhn_samples",),
+          paper="The paper shows no SVHN samples. This is the authors' released generator of the run whose "
+                "discriminator gives Table 2, sampled through our port of their weights: if the port were wrong, "
+                "these would not be digits."),
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the gallery's numbers table: a metric of a record beside the paper's."""
+
+    label: str
+    stem: str
+    ours: str  # key in the record's metrics
+    paper: str  # key in the record's paper field ("" when the paper has no such number)
+    kind: str  # "pct" (a fraction shown as a percentage) or "fid"
+
+
+NUMBERS = (
+    Row("Table 1: CIFAR-10 accuracy, our D's features + L2-SVM", "table1_cifar10", "dcgan_accuracy",
+        "dcgan_accuracy", "pct"),
+    Row("Table 1: CIFAR-10 accuracy, 1-layer K-means + L2-SVM", "table1_cifar10", "kmeans_1layer_accuracy",
+        "kmeans_1layer_accuracy", "pct"),
+    Row("Table 1: CIFAR-10 accuracy, the authors' released D + L2-SVM", "table1_cifar10_authors", "dcgan_accuracy",
+        "dcgan_accuracy", "pct"),
+    Row("Table 1 at the paper's size (every CIFAR-10 image), the authors' released D", "table1_full_size_authors",
+        "dcgan_accuracy", "dcgan_accuracy", "pct"),
+    Row("Table 1 at the paper's size (every CIFAR-10 image), an untrained D", "table1_full_size_random",
+        "dcgan_accuracy", "", "pct"),
+    Row("Table 2: SVHN error with 1000 labels, our D's features + L2-SVM", "table2_svhn", "dcgan_error",
+        "dcgan_error", "pct"),
+    Row("Table 2: SVHN error with 1000 labels, the same CNN trained supervised", "table2_svhn",
+        "supervised_cnn_error", "supervised_cnn_error", "pct"),
+    Row("Table 2: SVHN error with 1000 labels, the authors' released D + L2-SVM", "table2_svhn_authors",
+        "dcgan_error", "dcgan_error", "pct"),
+    Row("CIFAR-10 FID of a DCGAN G (10,000 samples against the test images)", "fid_model_cifar10_imagenet32_cpu",
+        "fid", "fid", "fid"),
+    Row("CIFAR-10 FID of a DCGAN G (10,000 samples against the test images)", "fid_model_cifar10_imagenet32_paper",
+        "fid", "fid", "fid"),
+)
+
+# image file name -> (first 12 hex digits of its sha256, what a person saw when they opened it). No numbers
+# here: the numbers beside each image come from its record.
+LOOKED: dict[str, tuple[str, str]] = {
+    "fig2_bedrooms_one_epoch.png": (
+        "301723e4742b", "Every sample is the same flat grey noise: after one pass over the mirror's few thousand "
+        "bedrooms (a few dozen steps) G has learnt nothing visible. The paper's one-epoch samples are already "
+        "bedrooms; ours are not."),
+    "fig3_bedrooms_five_epochs.png": (
+        "1c80c17ac5ae", "Grey, blurry blobs, lighter at the top and darker at the bottom: a hint of a room's "
+        "layout, but no bed, window or piece of furniture can be recognised."),
+    "fig4_bedrooms_walk.png": (
+        "f0125f2e123d", "Each row changes gradually, with no sudden jumps, as the paper says; but the frames are "
+        "blurry patches of brown, white and pink, and no frame is recognisably a bedroom, so the walk cannot show "
+        "the paper's semantic changes (a window appearing, a TV turning into a window)."),
+    "fig5_guided_backprop.png": (
+        "b82127725a9d", "The real bedrooms are clear. The trained D's maps (left) are small patches of "
+        "high-frequency colour noise with some horizontal and vertical streaks on bed and furniture edges; the "
+        "random D's maps (right) are larger green-tinted noise blobs. By eye neither picks out beds or windows as "
+        "the paper's maps do."),
+    "fig7_vector_arithmetic.png": (
+        "9ab1c09b0c3d", "The faces are blurry, with green and pink colour blotches. The nine results of each sum "
+        "are almost the same face; a smile is faint at best and no glasses can be seen (the 'eyes hidden' results "
+        "have dark eye regions). The pixel-space sums (right) are soft blends of faces, not the paper's clean "
+        "transfers."),
+    "fig8_face_pose.png": (
+        "367f48f33d12", "Blurry faces with green and pink blotches. Along each row the lighting, hair and "
+        "background change more visibly than the direction the head faces; a turn is hard to see by eye."),
+    "authors_svhn_samples.png": (
+        "6e4aa94d90de", "Recognisable house-number digits in varied colours, fonts and backgrounds, some blurred "
+        "or half-formed, as real SVHN crops are: the port draws what the authors' generator learnt."),
+}
