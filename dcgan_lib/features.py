@@ -26,6 +26,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from dcgan_lib.data import to_float
+from dcgan_lib.device import to_float64
 from dcgan_lib.nets import Discriminator, NetConfig
 
 BN_MODES = ("train_set", "running", "batch")
@@ -116,7 +117,7 @@ def with_train_set_bn(d: Discriminator, images, batch_size: int = 256, device="c
     sums = {m: [0.0, 0.0] for m in norms}
 
     def record(module, inputs):
-        x = inputs[0].detach().double()
+        x = to_float64(inputs[0].detach())  # on the CPU where the device has no float64 (MPS)
         dims = [0] + list(range(2, x.dim()))  # every axis but the channel (or unit) axis
         mean = x.mean(dims)
         var = (x - mean.view(1, -1, *[1] * (x.dim() - 2))).pow(2).mean(dims)  # biased, as normalised

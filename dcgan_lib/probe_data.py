@@ -42,16 +42,28 @@ class Split:
     description: str
 
 
-def offline_svhn_split(n_labelled: int, sizes: tuple[int, int, int], seed: int = 0) -> Split:
-    """Offline protocol: pool, validation and test are disjoint parts of the mirror's labelled test digits."""
+OFFLINE_MEASURED_FROM = 5000  # offline SVHN: official test digits from this index on are measured, never trained on
+
+
+def offline_svhn_split(n_labelled: int, sizes: tuple[int, int, int], seed: int = 0,
+                       measured_from: int = OFFLINE_MEASURED_FROM) -> Split:
+    """Offline protocol: the mirror's first 10,000 official test digits, in two halves.
+
+    Digits 0 .. measured_from-1 hold the label pool and the validation digits (disjoint, drawn at random); they
+    may also be given to D without their labels. Digits measured_from .. n_labelled-1 hold the test part: no
+    model ever trains on them, with or without labels.
+    """
     n_pool, n_val, n_test = sizes
-    if n_pool + n_val + n_test > n_labelled:
-        raise ValueError(f"pool + val + test = {n_pool + n_val + n_test} > {n_labelled} labelled digits")
-    order = np.random.default_rng(seed).permutation(n_labelled)
-    pool, val, test = np.split(order[:n_pool + n_val + n_test], [n_pool, n_pool + n_val])
-    description = (f"offline: D on the mirror's unlabelled train digits; labels drawn from {n_pool:,} and C "
-                   f"picked on {n_val:,} of the first 10,000 official test digits; error on a disjoint "
-                   f"{n_test:,} of them")
+    if n_pool + n_val > measured_from or n_test > n_labelled - measured_from:
+        raise ValueError(f"pool + val = {n_pool + n_val} must fit in test digits 0-{measured_from - 1} and test = "
+                         f"{n_test} in digits {measured_from}-{n_labelled - 1} of the {n_labelled} labelled digits")
+    rng = np.random.default_rng(seed)
+    first = rng.permutation(measured_from)
+    pool, val = first[:n_pool], first[n_pool:n_pool + n_val]
+    test = measured_from + rng.permutation(n_labelled - measured_from)[:n_test]
+    description = (f"offline: labels drawn from {n_pool:,} and C picked on {n_val:,} of the official test digits "
+                   f"0-{measured_from - 1:,}; error on {n_test:,} of digits {measured_from:,}-{n_labelled - 1:,}, "
+                   "which no model trains on")
     return Split(np.sort(pool), np.sort(val), np.sort(test), "offline", description)
 
 

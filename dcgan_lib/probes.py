@@ -21,6 +21,7 @@ from dcgan_lib.baselines import KMeansConfig, cnn_predict, fit_kmeans, knn_over_
 from dcgan_lib.features import FeatureConfig, FeatureSet, extract, extract_parts, memory_mb, prepare_bn
 from dcgan_lib.paired import correct_record
 from dcgan_lib.probe_data import (
+    OFFLINE_MEASURED_FROM,
     Labelled,
     ProbeData,
     Withheld,
@@ -223,17 +224,36 @@ def svhn_data(settings: ProbeSettings, protocol: str = "auto", seed: int = 0) ->
                          split.description, _provenance(train.info, test.info), split)
     if protocol != "offline":
         raise ValueError(f"protocol must be auto, offline or paper, got {protocol!r}")
-    limit = sum(settings.svhn_sizes) if sum(settings.svhn_sizes) < 10_000 else None
-    labelled = data.prepare("svhn", 32, "test", limit=limit)
-    unlabelled = data.prepare("svhn", 32, "train")
+    labelled = data.prepare("svhn", 32, "test")
     if labelled.labels is None:
         raise ValueError("the SVHN test split has no labels; check the dataset (python -m dcgan_lib data)")
     split = offline_svhn_split(len(labelled), settings.svhn_sizes, seed)
     images, labels = np.asarray(labelled.images), labelled.labels
     parts = [Labelled(images[i], labels[i]) for i in (split.pool, split.val, split.test)]
-    return ProbeData(*parts, np.asarray(unlabelled.images), "offline", split.description,
-                     {**_provenance(labelled.info, unlabelled.info), "split_sizes": list(settings.svhn_sizes),
-                      "split_seed": seed}, split)
+    unlabelled = svhn_unlabelled()
+    return ProbeData(*parts, np.asarray(unlabelled.images), "offline",
+                     f"{split.description}; BatchNorm statistics from {unlabelled.info['what']}",
+                     {**_provenance(labelled.info), "split_sizes": list(settings.svhn_sizes), "split_seed": seed,
+                      "measured_from": OFFLINE_MEASURED_FROM, "unlabelled": unlabelled.info["what"]}, split)
+
+
+def svhn_unlabelled() -> data.ImageSet:
+    """The offline protocol's unlabelled SVHN digits: what D may train on and BatchNorm statistics come from.
+
+    The mirror's 1,083 unlabelled train digits plus official test digits 0-4999 without their labels (the label
+    pool and validation digits, whose labels the SVM sees anyway); never digits 5000-9999, where Table 2's
+    error is measured. `info["what"]` says so, for the records.
+    """
+    train = data.prepare("svhn", 32, "train")
+    test = data.prepare("svhn", 32, "test")
+    first = np.arange(min(OFFLINE_MEASURED_FROM, len(test)))
+    images = np.concatenate([np.asarray(train.images), np.asarray(test.images)[first]])
+    what = (f"{len(train):,} unlabelled train digits + official test digits 0-{len(first) - 1:,} without labels "
+            f"({len(images):,} digits; never test digits {OFFLINE_MEASURED_FROM:,}-{len(test) - 1:,})")
+    info = {**train.info, "split": f"train+test[0:{len(first)}]", "n": len(images), "labelled": False,
+            "what": what, "never_trained_on": f"test[{OFFLINE_MEASURED_FROM}:]"}
+    info.pop("labels", None)
+    return data.ImageSet(images, None, [*train.ids, *[test.ids[i] for i in first]], info)
 
 
 def choose_c(train: tuple, val: tuple, settings: ProbeSettings, solver: str = "auto",
@@ -368,8 +388,9 @@ def d_row_svhn(d: nets.Discriminator, pdata: ProbeData, settings: ProbeSettings,
     """Table 2's DCGAN row: D features, C by validation over draws, test error over many draws (Paper §5.2).
 
     `authors_protocol` follows svhn_semisup_analysis.py to the letter: BatchNorm statistics averaged over
-    ALL the unlabelled train images in batches of 128, raw (unstandardised) features, their C grid and
-    10 draws per C. Otherwise features are standardised on the pool and C comes from the profile's grid.
+    ALL the protocol's unlabelled digits (`bn_images`) in batches of 128, raw (unstandardised) features, their
+    C grid and 10 draws per C. Otherwise features are standardised on the pool and C comes from the profile's
+    grid. Either grid is widened while its best C sits at an end (`svm.search_c`).
     """
     if authors_protocol:
         cfg = FeatureConfig(batch_size=128, bn_images=None)
@@ -379,8 +400,8 @@ def d_row_svhn(d: nets.Discriminator, pdata: ProbeData, settings: ProbeSettings,
         standardize(feats["train"].x, feats["val"].x, feats["test"].x)
     res = svm_over_draws(x_pool, pdata.train.labels, x_val, pdata.val.labels, x_test, pdata.test.labels,
                          settings, solver, device, seed, check=True)  # one extra fit of 1000 labels
-    protocol_note = ("authors' choices: raw features, their C grid, 10 draws per C, BN over all unlabelled "
-                     "train digits in batches of 128" if authors_protocol else "standardised features")
+    protocol_note = ("authors' choices: raw features, their C grid, 10 draws per C, BN over all the unlabelled "
+                     "digits in batches of 128" if authors_protocol else "standardised features")
     return {"model": model, "paper_key": paper_key, "value": res.mean,
             "ci95": res.ci95, "C": res.C, "val_error_by_c": {str(c): e for c, e in res.val_error_by_c.items()},
             "c_search": res.c_search, "test_errors": list(res.test_errors),

@@ -430,7 +430,7 @@ def select_c(x_train, y_train, x_val, y_val, c_grid, solver: str = "sklearn",
              ) -> Selection:
     """`search_c` with one L2-SVM fit per C on (x_train, y_train), scored by accuracy on (x_val, y_val).
 
-    L-BFGS needs about 6x the evaluations at C = 1e-2 as at 1e-4 on Table 1's features, which `patience`
+    Large Cs are the slow ones to fit (a weaker L2 term, a worse-conditioned problem), which `patience`
     spares. `val_accuracy` holds the Cs actually fitted. Only training and validation data come in.
     """
     return search_c(lambda c: svm_accuracy(x_train, y_train, x_val, y_val, c, solver, device), c_grid, patience,

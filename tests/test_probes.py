@@ -46,16 +46,21 @@ def test_class_balanced_draw_errors():
         probe_data.class_balanced_draw(labels, 7, np.random.default_rng(0))
 
 
-def test_offline_svhn_split_is_disjoint_and_sized():
+def test_offline_svhn_split_is_disjoint_and_keeps_the_measured_half_apart():
     split = probe_data.offline_svhn_split(10_000, (3000, 2000, 5000), seed=4)
     parts = [set(split.pool), set(split.val), set(split.test)]
     assert [len(p) for p in parts] == [3000, 2000, 5000]
     assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
-    assert split.protocol == "offline" and "disjoint" in split.description
-    other = probe_data.offline_svhn_split(10_000, (3000, 2000, 5000), seed=5)
-    assert not np.array_equal(split.test, other.test)
-    with pytest.raises(ValueError):
-        probe_data.offline_svhn_split(1000, (600, 300, 200))
+    assert max(split.pool.max(), split.val.max()) < probe_data.OFFLINE_MEASURED_FROM <= split.test.min()
+    assert split.protocol == "offline" and "which no model trains on" in split.description
+    small = probe_data.offline_svhn_split(10_000, (300, 100, 200), seed=4)
+    other = probe_data.offline_svhn_split(10_000, (300, 100, 200), seed=5)
+    assert not np.array_equal(small.pool, other.pool) and not np.array_equal(small.test, other.test)
+    assert small.test.min() >= probe_data.OFFLINE_MEASURED_FROM
+    with pytest.raises(ValueError, match="must fit"):
+        probe_data.offline_svhn_split(10_000, (4000, 2000, 200))  # pool + val beyond digits 0-4999
+    with pytest.raises(ValueError, match="must fit"):
+        probe_data.offline_svhn_split(6000, (300, 100, 2000))
 
 
 def test_paper_svhn_split_takes_validation_off_train():
@@ -66,10 +71,11 @@ def test_paper_svhn_split_takes_validation_off_train():
 
 
 def test_offline_svhn_data_never_shows_test_digits(monkeypatch):
-    """Every image encodes its index; pool, validation and test must share none, nor the BN images."""
+    """Every image encodes its index; pool, validation and test must share none, and the unlabelled digits
+    (BatchNorm statistics, and what D may train on) are the train digits plus test digits 0-4999 only."""
     from dcgan_lib import data, datasets
 
-    n = 600
+    n = 10_000
     idx_images = np.zeros((n, 32, 32, 3), np.uint8)
     idx_images[:, 0, 0, 0], idx_images[:, 0, 0, 1] = np.arange(n) // 256, np.arange(n) % 256
     labels = np.arange(n) % 10
@@ -80,7 +86,7 @@ def test_offline_svhn_data_never_shows_test_digits(monkeypatch):
                 "sha256": "0" * 64, "n": n if split == "test" else 50}
         if split == "test":
             return data.ImageSet(idx_images, labels, [str(i) for i in range(n)], info)
-        return data.ImageSet(unlabelled, None, [str(i) for i in range(50)], info)
+        return data.ImageSet(unlabelled, None, [f"train{i}" for i in range(50)], info)
 
     monkeypatch.setattr(data, "prepare", prepare)
     monkeypatch.setattr(datasets, "find_source", lambda name: type("S", (), {"kind": "mirror"})())
@@ -88,15 +94,21 @@ def test_offline_svhn_data_never_shows_test_digits(monkeypatch):
     pdata = probes.svhn_data(settings, "auto", seed=0)
     assert pdata.protocol == "offline"
 
-    def ids(part):
-        return set((part.images[:, 0, 0, 0].astype(int) * 256 + part.images[:, 0, 0, 1]).tolist())
+    def ids(images):
+        return set((images[:, 0, 0, 0].astype(int) * 256 + images[:, 0, 0, 1]).tolist())
 
-    pool, val, test = ids(pdata.train), ids(pdata.val), ids(pdata.test)
+    pool, val, test = ids(pdata.train.images), ids(pdata.val.images), ids(pdata.test.images)
     assert len(pool) == settings.svhn_sizes[0] and len(test) == settings.svhn_sizes[2]
     assert not (pool & test) and not (val & test) and not (pool & val)
-    assert (pdata.bn_images == 255).all()  # BatchNorm statistics from the unlabelled digits only
+    assert min(test) >= 5000 > max(pool | val)
     for part in (pdata.train, pdata.val, pdata.test):  # labels travel with their images
-        assert np.array_equal(labels[sorted(ids(part))], part.labels)
+        assert np.array_equal(labels[sorted(ids(part.images))], part.labels)
+    bn = pdata.bn_images
+    assert (bn[:50] == 255).all() and len(bn) == 50 + 5000  # the train digits, then test digits 0-4999
+    assert ids(bn[50:]) == set(range(5000)) and not ids(bn[50:]) & test
+    d_data = probes.svhn_unlabelled()  # what D may train on: the same digits, no labels, and it says so
+    assert d_data.labels is None and np.array_equal(d_data.images, bn)
+    assert "never test digits 5,000-9,999" in d_data.info["what"] and pdata.data["unlabelled"] == d_data.info["what"]
     with pytest.raises(ValueError, match="official"):
         probes.svhn_data(settings, "paper")
 
