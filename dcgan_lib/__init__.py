@@ -1,23 +1,18 @@
-"""DCGAN course library: nets, data, training, probes and figures (Radford et al. 2015).
+"""DCGAN course library: the paper (Radford et al. 2015) rebuilt, one subpackage per part of the course.
 
-One concern per module; `cli/` (the command line) sits on top and the library never imports it.
+The subpackages are the course's architecture, top floor first; each imports only the floors below it (two
+on one floor never import each other), and each `__init__` says what it owns:
 
-- settings: `profiles` (every knob of a run), `course` (which notebook rebuilds what)
-- data: `archives` (reading archive formats), `registry` (what each dataset is), `authors_releases`
-  (the authors' model files), `datasets` (finding and fetching them on disk), `data` (decoding, caches)
-- nets and training: `nets`, `train_config` (what defines a run), `train` (the trainer and its batch
-  sampler), `runs` (run folders and checkpoints), `store` (a model by dataset, variant and profile),
-  `trainlog` (a run's history for figures)
-- measuring: `fid` (FID, KID), `features` (D's pooled features), `svm` (the L2-SVM), `probe_data`,
-  `probes`, `probe_tables`, `probe_full` (Tables 1-2), `baselines` (K-means, KNN, supervised CNN),
-  `memorisation`, `tier_sweep` (quality per CPU-second)
-- de-duplication (§4.1): `dedup` (the hash), `dedup_robust` (shift-robust search), `dedup_scan` (a whole
-  dataset -> groups file), `dedup_bench` (planted-duplicate benchmark)
-- inside the nets (§6): `latent` (walks, arithmetic), `dissect` (guided backprop, dropped maps), `faces` and
-  `face_detect` (OpenCV cascades), `authors` (the authors' released nets ported)
-- speed: `bench` (ours vs a reference loop), `bench_loops`, `bench_quality`, `bench_probe`, `bench_report`,
-  `flops` (the machine's limit)
-- outputs: `plots`, `results` (one JSON record per experiment), `figure_records` (the paper's side of each
-  figure), `report` (README's results section from the records)
+- `cli`: the command line, `python -m dcgan_lib ...`; the library never imports it
+- `course`: the lessons and their time estimates, Colab cells, README/RESULTS from the records, figure records
+- `bench`: speed against a reference loop, FLOPs and the machine's limit, the tier sweep
+- `models`: the model store (a trained, measured model by dataset, variant and profile), training logs, memorisation
+- `measure` (FID/KID, D features, the L2-SVM, Tables 1-2, baselines) and `dedup` (the §4.1 hash and scans)
+- `gan`: the nets, the trainer and its config, run folders, the authors' weights ported
+- `figures`: plots, latent walks and arithmetic, guided backprop and dropped maps, faces
+- `data` (registry, archives, the decode-once cache, the authors' files) and `records` (result records)
+- `config`: paths, profiles (`smoke`, `cpu`, `gpu`, `paper`) and the device rule
+
+tests/test_architecture.py holds the floors and fails on an import circle or an import that runs back up.
 """
 __version__ = "0.1.0"

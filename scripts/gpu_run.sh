@@ -4,7 +4,7 @@
 #   DCGAN_COMMIT=<sha> DCGAN_CODE_DIGEST=<digest> bash scripts/gpu_run.sh OUT [BUDGET_S] [--tiny]
 #
 # From a clean checkout, `git rev-parse HEAD` gives the sha and
-# `python -c "from dcgan_lib import results; print(results.code_digest())"` the digest: records made on the
+# `python -c "from dcgan_lib.records import results; print(results.code_digest())"` the digest: records made on the
 # copy name that commit while the copy's code still has that digest (results.git_commit).
 #
 # Stages, in order, each under its own time limit so that one slow stage cannot cost the others:
@@ -15,7 +15,7 @@
 #              Inception weights: `python -m dcgan_lib fid samples FILE --ref-dataset bedrooms`);
 #   NN_...     every notebook of the course at the gpu profile (`course --only NN`; NOTEBOOKS="03 08" picks some),
 #              run as a script where papermill is not installed; a notebook whose datasets are not on the
-#              machine is skipped and says so (dcgan_lib.course.LESSONS names each notebook's datasets).
+#              machine is skipped and says so (dcgan_lib.course.course.LESSONS names each notebook's datasets).
 # After EVERY stage OUT/results.tar.gz (each figure and record written so far, the course's wall times, the
 # model store's run records and logs; paths relative to the repository) and OUT/logs.tar.gz are rewritten, so a
 # call cut short still brings back the stages that finished. At most 8 files come back from a device call:
@@ -90,14 +90,14 @@ stage() {  # stage NAME LIMIT_S COMMAND...: run with a time limit, log to OUT/lo
     return $rc
 }
 
-stage env 60 bash -c "nvidia-smi || true; $PY -c \"import torch, numpy, sklearn; from dcgan_lib import device; \
+stage env 60 bash -c "nvidia-smi || true; $PY -c \"import torch, numpy, sklearn; from dcgan_lib.config import device; \
 print(torch.__version__, numpy.__version__, sklearn.__version__, device.get_device(), \
 torch.cuda.is_available() and torch.cuda.get_device_name())\""
 
 stage gpu_check 240 "$PY" -m dcgan_lib bench gpu-check "${GPU_CHECK[@]}" --samples-dir "$OUT" --out "$FIG"
 
 for nn in $NOTEBOOKS; do
-    stem=$(cd "$REPO" && "$PY" -c "import sys; from dcgan_lib import course; print(course.lesson(sys.argv[1]).stem)" "$nn")
+    stem=$(cd "$REPO" && "$PY" -c "import sys; from dcgan_lib.course import course; print(course.lesson(sys.argv[1]).stem)" "$nn")
     stage "$stem" 300 "$PY" -m dcgan_lib course --profile $PROFILE --only "$nn" --runner "$RUNNER" --skip-missing-data \
         --walls "$ROOT/runs/course_walls.json"
 done

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan_lib import archives, datasets, registry
+from dcgan_lib.data import archives, datasets, registry
 
 
 def smooth_jpeg(seed: int, side: int) -> bytes:

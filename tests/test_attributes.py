@@ -11,7 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan_lib import archives, attributes, data, datasets, registry
+from dcgan_lib.data import archives, data, datasets, registry
+from dcgan_lib.figures import attributes
 
 NAMES = ("5_o_Clock_Shadow", "Eyeglasses", "Male", "Smiling")  # a few of the 40, in the file's (alphabetical) order
 

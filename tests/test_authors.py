@@ -18,9 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dcgan_lib import archives, authors, authors_releases, data, datasets, features, nets, registry
+from dcgan_lib.data import archives, authors_releases, data, datasets, registry
 
 # --- the reference: Theano semantics in NumPy (float64) -------------------------------------------
+from dcgan_lib.gan import authors, nets
+from dcgan_lib.measure import features
 
 
 def ref_conv(x, w, stride, pad):

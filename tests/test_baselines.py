@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from dcgan_lib import baselines, nets, probe_data
+from dcgan_lib.gan import nets
+from dcgan_lib.measure import baselines, probe_data
 
 
 @pytest.fixture(autouse=True)

@@ -9,9 +9,12 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan_lib import bench, bench_loops, bench_quality, bench_report, data, results, train
+from dcgan_lib.bench import bench, bench_loops, bench_quality, bench_report
 from dcgan_lib.cli import main
-from dcgan_lib.train import TrainConfig, Trainer
+from dcgan_lib.data import data
+from dcgan_lib.gan import train
+from dcgan_lib.gan.train import TrainConfig, Trainer
+from dcgan_lib.records import results
 
 
 class Sleeper:
@@ -214,7 +217,7 @@ def test_bf16_quality_really_trains_bf16_on_cpu(tmp_path):
 
 def test_bf16_quality_scores_or_saves_samples_of_each_run(tmp_path, monkeypatch):
     """FID/KID of every run's samples where the Inception weights are installed, else the samples are saved."""
-    from dcgan_lib import fid
+    from dcgan_lib.measure import fid
 
     images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
     monkeypatch.setattr(fid, "features", lambda x, *a, **k: np.random.default_rng(len(x)).normal(
@@ -236,7 +239,8 @@ def test_bf16_quality_scores_or_saves_samples_of_each_run(tmp_path, monkeypatch)
 
 
 def test_flop_count_and_machine_limits_are_measured(monkeypatch):
-    from dcgan_lib import flops, nets
+    from dcgan_lib.bench import flops
+    from dcgan_lib.gan import nets
 
     a, b = torch.randn(64, 32), torch.randn(32, 16)
     assert flops.count_flops(lambda: a @ b) == 2 * 64 * 32 * 16
@@ -255,7 +259,7 @@ def test_flop_count_and_machine_limits_are_measured(monkeypatch):
 
 
 def test_time_breakdown_groups_the_step(tmp_path):
-    from dcgan_lib import flops
+    from dcgan_lib.bench import flops
 
     images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
     t = Trainer(TrainConfig(variant="imagenet32", width=1 / 16, batch_size=8, amp=False), images, tmp_path,
@@ -442,7 +446,7 @@ def test_gpu_check_times_each_compile_mode_with_its_kid_at_equal_steps(tmp_path,
 
 
 def test_compiled_quality_run_gets_kid_at_the_same_steps(tmp_path, monkeypatch):
-    from dcgan_lib import fid
+    from dcgan_lib.measure import fid
 
     images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
     monkeypatch.setattr(torch, "compile", lambda model, mode="default", **kw: model)

@@ -9,8 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan_lib import profiles, results, runs, store
 from dcgan_lib.cli import main
+from dcgan_lib.config import profiles
+from dcgan_lib.gan import runs
+from dcgan_lib.models import store
+from dcgan_lib.records import results
 
 
 def run_cli(*args, env=None):
@@ -82,7 +85,7 @@ def test_store_plan_takes_each_models_width_and_epochs_from_the_profile():
 
 
 def test_fetch_with_a_bad_checksum_exits_non_zero_naming_the_file(tmp_path, monkeypatch, capsys):
-    from dcgan_lib import registry
+    from dcgan_lib.data import registry
 
     monkeypatch.setenv("DCGAN_DATA", str(tmp_path))
     monkeypatch.setattr(registry, "_download", lambda url, folder, name: (folder / name).write_bytes(b"junk")
@@ -151,7 +154,7 @@ def test_course_in_stages_is_recorded_once_every_notebook_ran(tmp_path, monkeypa
 
 def test_a_notebook_runs_as_a_script_without_jupyter(tmp_path, monkeypatch):
     """course.run_as_script: code cells in order, parameters set after the `parameters` cell, errors named."""
-    from dcgan_lib import course
+    from dcgan_lib.course import course
 
     nb = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": ["# title"]},
                     {"cell_type": "code", "metadata": {"tags": ["parameters"]},

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from dcgan_lib import colab, course
 from dcgan_lib.cli import main
+from dcgan_lib.course import colab, course
 
 
 @pytest.mark.parametrize("stem", [lesson.stem for lesson in course.LESSONS])

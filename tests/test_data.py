@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan_lib import archives, data, datasets, registry
-from dcgan_lib.train import BatchSampler
+from dcgan_lib.data import archives, data, datasets, registry
+from dcgan_lib.gan.train import BatchSampler
 
 
 @pytest.fixture
@@ -77,6 +77,25 @@ def test_folder_with_bad_images_is_prepared_and_bad_ones_reported(data_dir, tmp_
         assert len(batch) <= 4
         streamed += ids
     assert len(streamed) == len(good) and len(skipped) == 3
+
+
+def test_the_data_path_takes_a_spec_looked_up_once(data_dir, tmp_path, monkeypatch):
+    """A DatasetSpec passes through get_spec unchanged, so the data path looks a name up once and hands the spec
+    on: prepare and the store serve the same images for a name and for its spec, with no second look-up."""
+    folder = tmp_path / "few"
+    folder.mkdir()
+    for i in range(3):
+        rgb(i).save(folder / f"img{i}.png")
+    spec = registry.get_spec(f"folder:{folder}")
+    assert registry.get_spec(spec) is spec
+    by_name = data.prepare(spec.name, 8, progress=False)
+    looked_up = []
+    real = registry.get_spec
+    monkeypatch.setattr(registry, "get_spec", lambda d: looked_up.append(d) or real(d))
+    monkeypatch.setattr(datasets, "get_spec", registry.get_spec)
+    by_spec = data.prepare(spec, 8, progress=False)
+    assert by_spec.ids == by_name.ids and np.array_equal(by_spec.images, by_name.images)
+    assert looked_up and all(d is spec for d in looked_up)  # every step was handed the spec, never the name
 
 
 def test_official_cifar_batches(data_dir):
@@ -207,10 +226,9 @@ def test_mirror_svhn_labels_follow_labels_csv(data_dir, tmp_path, monkeypatch):
 
 def removal_list(path, groups, scanned=None, dataset="bedrooms"):
     """A dedup groups file as `python -m dcgan_lib dedup` writes it (only what the data path reads)."""
-    from dcgan_lib import dedup_scan
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"format": dedup_scan.FORMAT, "dataset": dataset, "method": "test groups",
+    path.write_text(json.dumps({"format": datasets.GROUPS_FORMAT, "dataset": dataset, "method": "test groups",
                                 "model": None, "scanned": scanned or {"split": "all", "limit": None},
                                 "summary": {"groups": len(groups)}, "groups": groups}))
     return path
@@ -260,7 +278,7 @@ def test_bedrooms_combines_both_archives_and_holds_images_out(bedrooms_mirror):
 
 
 def test_removal_list_is_applied_before_the_heldout_pick(bedrooms_mirror):
-    from dcgan_lib import store
+    from dcgan_lib.models import store
 
     original, copy = bedrooms_mirror.copies[0]
     removal_list(bedrooms_mirror.duplicates, [[original, copy]])
@@ -313,9 +331,8 @@ def test_heldout_pick_depends_on_ids_and_seed_only():
     more = datasets.assign_splits(ids + ["img999"], None, 20, seed=0)  # a new image moves at most one other
     assert len(set(a["heldout"]) ^ set(more["heldout"])) <= 2
     assert datasets.assign_splits(ids, None, 20, seed=1)["heldout"] != a["heldout"]
-    from dcgan_lib import dedup_scan
 
-    groups = {"format": dedup_scan.FORMAT, "groups": [[a["heldout"][0], "img000"], ["img001", "img002", "img003"]]}
+    groups = {"format": datasets.GROUPS_FORMAT, "groups": [[a["heldout"][0], "img000"], ["img001", "img002", "img003"]]}
     b = datasets.assign_splits(ids, groups, 20, seed=0)
     assert set(b["removed"]) == {max(a["heldout"][0], "img000"), "img002", "img003"}
     assert not set(b["removed"]) & set(b["train"] + b["heldout"]) and len(b["heldout"]) == 20

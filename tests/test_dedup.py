@@ -11,7 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan_lib import dedup, dedup_bench, dedup_robust, dedup_scan
+from dcgan_lib.data import datasets
+from dcgan_lib.dedup import dedup, dedup_bench, dedup_robust, dedup_scan
 
 SMALL = replace(dedup.config_for("smoke"), epochs=3, batch_size=32, bench_copies=12,
                 bench_sets=(("synthetic", "test", 1, 60),))
@@ -191,25 +192,25 @@ def test_groups_document_and_keep_mask():
     ids = [f"/data/{i:03d}.png" for i in range(30)]
     hashed = dedup_scan.hash_batches(model, [(ids[:16], images[:16]), (ids[16:], images[16:])], "folder:/data")
     doc = json.loads(json.dumps(dedup_scan.groups_document(hashed, radius=0)))
-    assert doc["format"] == dedup_scan.FORMAT and doc["dataset"] == "folder:/data"
+    assert doc["format"] == datasets.GROUPS_FORMAT and doc["dataset"] == "folder:/data"
     assert [ids[2], ids[5], ids[17], ids[29]] in doc["groups"] and [ids[8], ids[11]] in doc["groups"]
     assert doc["summary"]["images"] == 30
     assert doc["summary"]["images_removed"] == doc["summary"]["images_in_groups"] - doc["summary"]["groups"]
-    mask = dedup_scan.keep_mask(doc, ids)
+    mask = datasets.keep_mask(doc, ids)
     assert mask.sum() == 30 - doc["summary"]["images_removed"]
     assert mask[2] and mask[8] and not mask[[5, 11, 17, 29]].any()
     shuffled = ids[::-1]  # keeps the first of each group in the order of the ids it is given
-    assert dedup_scan.keep_mask(doc, shuffled).sum() == mask.sum()
+    assert datasets.keep_mask(doc, shuffled).sum() == mask.sum()
 
 
 def test_keep_mask_errors(tmp_path):
     with pytest.raises(ValueError, match="dedup"):
-        dedup_scan.keep_mask({"groups": [["a", "b"]]}, ["a", "b"])
+        datasets.keep_mask({"groups": [["a", "b"]]}, ["a", "b"])
     path = tmp_path / "groups.json"
-    path.write_text(json.dumps({"format": dedup_scan.FORMAT, "dataset": "x", "groups": [["a", "b"]]}))
+    path.write_text(json.dumps({"format": datasets.GROUPS_FORMAT, "dataset": "x", "groups": [["a", "b"]]}))
     with pytest.raises(ValueError, match="none of the ids"):
-        dedup_scan.keep_mask(path, ["c", "d"])
-    assert dedup_scan.keep_mask(path, ["b", "c", "a"]).tolist() == [True, True, False]  # first in the given order
+        datasets.keep_mask(path, ["c", "d"])
+    assert datasets.keep_mask(path, ["b", "c", "a"]).tolist() == [True, True, False]  # first in the given order
 
 
 # ---------------------------------------------------------------- benchmark
@@ -355,7 +356,7 @@ def test_aligned_ncc_finds_a_shifted_copy_and_rejects_other_images():
 
 def planted_synthetic(n: int, copies: int, seed: int):
     """Smooth 64 px images as PNG files with every ROBUST_KINDS kind planted, decoded at 32 px."""
-    from dcgan_lib import data
+    from dcgan_lib.data import data
 
     images = smooth_images(n, seed)
     rng = np.random.default_rng(seed)
@@ -377,7 +378,7 @@ def trained_small():
 
 
 def test_shifted_and_cropped_copies_are_found_by_the_robust_search_only(trained_small):
-    from dcgan_lib import data
+    from dcgan_lib.data import data
 
     originals = smooth_images(40, seed=2)
     rng = np.random.default_rng(0)
@@ -432,7 +433,7 @@ def test_robust_benchmark_measures_a_held_out_split_and_records_it(monkeypatch, 
     assert by["shift", ours]["recall"] > by["shift", paper]["recall"]
     members = np.bincount(held.truth)  # an original and all its copies: copies of one image pair up too
     assert by["all", ours]["true_pairs"] == (members * (members - 1) // 2).sum() >= 10 * len(dedup.ROBUST_KINDS)
-    from dcgan_lib import datasets
+    from dcgan_lib.data import datasets
 
     monkeypatch.setattr(datasets, "describe", lambda name: {"dataset": name})
     bench = dedup_bench.run_benchmark(trained_small, cfg, seed=0)
@@ -449,8 +450,8 @@ def test_robust_benchmark_measures_a_held_out_split_and_records_it(monkeypatch, 
 
 
 def test_dedup_command_scans_every_bedroom_and_the_data_path_applies_its_list(bedrooms_mirror, monkeypatch):
-    from dcgan_lib import data
     from dcgan_lib.cli import main
+    from dcgan_lib.data import data
 
     model = random_model()
     monkeypatch.setattr(dedup, "load_or_train", lambda *a, **k: (model, {"path": "test-model", "loaded": True}))

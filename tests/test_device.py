@@ -7,8 +7,12 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan_lib import course, datasets, device, profiles, results, store
 from dcgan_lib.cli import main
+from dcgan_lib.config import device, profiles
+from dcgan_lib.course import course
+from dcgan_lib.data import datasets
+from dcgan_lib.models import store
+from dcgan_lib.records import results
 
 
 def fake(monkeypatch, cuda: bool = False, mps: bool = False, accelerator_api: bool = True, cuda_count: int = 1):
@@ -154,7 +158,7 @@ def test_gpu_course_training_fits_an_h200_in_minutes_and_a_t4_in_under_an_hour(m
 
 
 def test_every_lessons_data_is_a_registered_dataset():
-    from dcgan_lib import registry
+    from dcgan_lib.data import registry
 
     for lesson in course.LESSONS:
         assert set(lesson.data) <= set(registry.DATASETS), lesson.stem

@@ -11,8 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan_lib import diffaug, results, runs, store, train
-from dcgan_lib.train import TrainConfig, Trainer
+from dcgan_lib.gan import diffaug, runs, train
+from dcgan_lib.gan.train import TrainConfig, Trainer
+from dcgan_lib.models import store
+from dcgan_lib.records import results
 
 TINY = dict(variant="imagenet32", width=1 / 16, batch_size=8, log_every=1)
 

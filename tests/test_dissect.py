@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from dcgan_lib import dissect, nets
+from dcgan_lib.figures import dissect
+from dcgan_lib.gan import nets
 
 matplotlib.use("Agg")
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dcgan_lib import data, datasets
-from dcgan_lib import face_detect as fd
+from dcgan_lib.data import data, datasets
+from dcgan_lib.figures import face_detect as fd
 
 MIRROR = os.environ.get("DCGAN_MIRROR")
 

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from dcgan_lib import faces
+from dcgan_lib.figures import faces
 
 
 def test_propose_orders_and_excludes():
@@ -28,7 +28,7 @@ def test_missing_cascade_is_a_clear_error():
 def celeba():
     if not os.environ.get("DCGAN_MIRROR"):
         pytest.skip("needs the offline mirror (DCGAN_MIRROR) for real faces")
-    from dcgan_lib import data, datasets
+    from dcgan_lib.data import data, datasets
 
     items = list(itertools.islice(datasets.iter_raw("celeba"), 301))
     pick = {"left": 74, "right": 60, "frontal": 300}  # 0-based: 000075.jpg etc.
@@ -52,7 +52,7 @@ def test_show_numbered_labels_every_sample_and_frames_candidates():
     import matplotlib
 
     matplotlib.use("Agg")
-    from dcgan_lib.plots import image_grid
+    from dcgan_lib.figures.plots import image_grid
 
     imgs = (np.arange(7, dtype=np.uint8)[:, None, None, None] * 30 + 10).repeat(8, 1).repeat(8, 2).repeat(3, 3)
     ax = faces.show_numbered(imgs, cols=3, highlight={"left": [0, 4], "right": [6]})

@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dcgan_lib import features, nets, runs
+from dcgan_lib.gan import nets, runs
+from dcgan_lib.measure import features
 
 
 @pytest.fixture(autouse=True)

@@ -10,8 +10,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from dcgan_lib import data, fid, figure_records, latent, nets, runs, store, trainlog
 from dcgan_lib.cli import main
+from dcgan_lib.course import figure_records
+from dcgan_lib.data import data
+from dcgan_lib.figures import latent
+from dcgan_lib.gan import nets, runs
+from dcgan_lib.measure import fid
+from dcgan_lib.models import store, trainlog
 
 
 @pytest.fixture(autouse=True)
@@ -130,7 +135,7 @@ def test_real_statistics_are_computed_once_and_keyed_by_images(tmp_path, monkeyp
 
 
 def test_generator_features_are_its_uint8_samples(cifar):
-    from dcgan_lib.plots import to_uint8
+    from dcgan_lib.figures.plots import to_uint8
 
     g, _ = nets.build("imagenet32", width=1 / 16, seed=0)
     g.eval()

@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan_lib import figure_records, results, runs, store, trainlog
+from dcgan_lib.course import figure_records
+from dcgan_lib.gan import runs
+from dcgan_lib.models import store, trainlog
+from dcgan_lib.records import results
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 
-from dcgan_lib import results
+from dcgan_lib.records import results
 
 SCRIPT = results.ROOT / "scripts" / "gpu_run.sh"
 

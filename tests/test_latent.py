@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from dcgan_lib import latent, nets
+from dcgan_lib.figures import latent
+from dcgan_lib.gan import nets
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from dcgan_lib import memorisation as mem
-from dcgan_lib import nets
+from dcgan_lib.gan import nets
+from dcgan_lib.models import memorisation as mem
 
 
 def images(n, side=8, seed=0):

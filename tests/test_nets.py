@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from dcgan_lib import nets
+from dcgan_lib.gan import nets
 
 SIZES = [(v, None) for v in nets.VARIANTS] + [("lsun64", 32), ("lsun64", 128), ("faces64", 128)]
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan_lib import archives, data, datasets, registry
+from dcgan_lib.data import archives, data, datasets, registry
 
 
 @pytest.fixture

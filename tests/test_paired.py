@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from dcgan_lib import paired
+from dcgan_lib.measure import paired
 
 
 def test_binomial_tail_by_hand():

@@ -5,7 +5,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from dcgan_lib import features, nets, probe_full, probes, profiles, results, svm
+from dcgan_lib.config import profiles
+from dcgan_lib.gan import nets
+from dcgan_lib.measure import features, probe_full, probes, svm
+from dcgan_lib.records import results
 
 
 def test_float16_store_keeps_the_features():

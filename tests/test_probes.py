@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from dcgan_lib import probe_data, probe_tables, probes, profiles, svm
+from dcgan_lib.config import profiles
+from dcgan_lib.measure import probe_data, probe_tables, probes, svm
 
 
 @pytest.fixture(autouse=True)
@@ -73,7 +74,7 @@ def test_paper_svhn_split_takes_validation_off_train():
 def test_offline_svhn_data_never_shows_test_digits(monkeypatch):
     """Every image encodes its index; pool, validation and test must share none, and the unlabelled digits
     (BatchNorm statistics, and what D may train on) are the train digits plus test digits 0-4999 only."""
-    from dcgan_lib import data, datasets
+    from dcgan_lib.data import data, datasets
 
     n = 10_000
     idx_images = np.zeros((n, 32, 32, 3), np.uint8)
@@ -241,7 +242,7 @@ def test_data_for_a_choice_withholds_its_test_part():
 
 
 def test_the_choice_of_c_runs_without_test_data_and_the_measurement_needs_it():
-    from dcgan_lib import nets
+    from dcgan_lib.gan import nets
 
     settings = probes.settings_for(profiles.get_profile("smoke"))
     _, d = nets.build("imagenet32", width=1 / 16, seed=0)
@@ -282,7 +283,7 @@ def test_settings_scale_with_the_profile():
 
 
 def test_write_table_records_headlines_beside_the_paper(tmp_path, monkeypatch):
-    from dcgan_lib import results
+    from dcgan_lib.records import results
 
     monkeypatch.setattr(results, "ROOT", tmp_path)
     part = probe_data.Labelled(np.zeros((2, 32, 32, 3), np.uint8), np.array([0, 1]))

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from dcgan_lib import report, results
 from dcgan_lib.cli import main
+from dcgan_lib.course import report
+from dcgan_lib.records import results
 
 
 def _strings(value):

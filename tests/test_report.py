@@ -5,7 +5,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dcgan_lib import gallery, profiles, report, results
+from dcgan_lib.config import profiles
+from dcgan_lib.course import gallery, report
+from dcgan_lib.records import results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,7 +45,8 @@ def test_every_gallery_image_has_a_caption_written_from_it():
             png = report._image(ROOT / "figures", stem, records[stem]) if stem in records else None
             if png is not None and gallery.LOOKED.get(png.name, ("",))[0] != report.sha12(png):
                 unseen.append(f"{png.name} (sha256 {report.sha12(png)})")
-    assert not unseen, "open these images and write their captions in dcgan_lib/gallery.py LOOKED: " + ", ".join(unseen)
+    assert not unseen, ("open these images and write their captions in dcgan_lib/course/gallery.py LOOKED: "
+                        + ", ".join(unseen))
 
 
 def _issue_refs_in_notebook(path: Path) -> list[str]:

@@ -6,7 +6,7 @@ import pytest
 import torch
 from sklearn.svm import LinearSVC
 
-from dcgan_lib import svm
+from dcgan_lib.measure import svm
 
 
 @pytest.fixture(autouse=True)

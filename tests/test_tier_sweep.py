@@ -4,7 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from dcgan_lib import data, fid, nets, probe_data, tier_sweep
+from dcgan_lib.bench import tier_sweep
+from dcgan_lib.data import data
+from dcgan_lib.gan import nets
+from dcgan_lib.measure import fid, probe_data
 
 needs_fid = pytest.mark.skipif(not fid.available(), reason="FID Inception weights not installed")
 

@@ -13,10 +13,10 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan_lib import runs
 from dcgan_lib.cli import main
-from dcgan_lib.runs import CheckpointError
-from dcgan_lib.train import TrainConfig, Trainer, TrainingStopped
+from dcgan_lib.gan import runs
+from dcgan_lib.gan.runs import CheckpointError
+from dcgan_lib.gan.train import TrainConfig, Trainer, TrainingStopped
 
 TINY = dict(variant="imagenet32", width=1 / 16, batch_size=8, log_every=1)
 

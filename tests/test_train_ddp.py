@@ -26,7 +26,7 @@ def worker(out: str, steps: int, checkpoint_every: int, pause_at: int, fault: st
     """One rank: train, optionally pause before step pause_at + 1 or fault on rank 1; dump the outcome."""
     import torch.distributed as dist
 
-    from dcgan_lib.train import TrainConfig, Trainer, TrainingStopped
+    from dcgan_lib.gan.train import TrainConfig, Trainer, TrainingStopped
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", timeout=timedelta(seconds=60))

@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan_lib import results, runs, store, trainlog
+from dcgan_lib.gan import runs
+from dcgan_lib.models import store, trainlog
+from dcgan_lib.records import results
 
 
 def test_smooth_is_a_trailing_moving_average():

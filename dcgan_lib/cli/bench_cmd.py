@@ -10,10 +10,12 @@ from pathlib import Path
 
 import torch
 
-from dcgan_lib import bench, bench_report, profiles, results
-from dcgan_lib.bench_loops import ABLATIONS, BenchConfig, compile_modes
-from dcgan_lib.bench_probe import ProbeBenchConfig, bench_probe
-from dcgan_lib.train_config import COMPILE_MODES
+from dcgan_lib.bench import bench, bench_report
+from dcgan_lib.bench.bench_loops import ABLATIONS, BenchConfig, compile_modes
+from dcgan_lib.bench.bench_probe import ProbeBenchConfig, bench_probe
+from dcgan_lib.config import profiles
+from dcgan_lib.gan.train_config import COMPILE_MODES
+from dcgan_lib.records import results
 
 # torch.compile modes the GPU check times by default: the default mode, and CUDA graphs (reduce-overhead), which
 # remove the per-kernel launch cost that was 45% of the H200 step; each also gets its KID at equal steps
@@ -101,7 +103,7 @@ def configs(args, device: torch.device | None = None) -> tuple[str, BenchConfig,
                                   warmup_steps=1, n_files=64, dataset=args.dataset or "bedrooms",
                                   ablations=cfg.ablations[:1], all_off=False, limit_seconds=0.3, profile_steps=1,
                                   quality_steps=min(cfg.quality_steps, 6), fid_samples=min(cfg.fid_samples, 8))
-    from dcgan_lib.probes import settings_for  # sklearn: imported only when the command runs
+    from dcgan_lib.measure.probes import settings_for  # sklearn: imported only when the command runs
 
     settings = settings_for(prof)
     probe = ProbeBenchConfig(width=cfg.width, train_images=None if settings.full_extraction else settings.cifar_train,

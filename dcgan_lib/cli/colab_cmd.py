@@ -5,8 +5,8 @@ pyproject.toml's [project.urls] (exit 1 naming those that do not); with --sync i
 """
 from __future__ import annotations
 
-from dcgan_lib import colab, course
 from dcgan_lib.cli.course_cmd import selected
+from dcgan_lib.course import colab, course
 
 
 def register(sub) -> None:

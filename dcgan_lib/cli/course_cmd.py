@@ -17,9 +17,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from dcgan_lib import course, datasets, profiles, registry, results
 from dcgan_lib.cli import CommandError
-from dcgan_lib.course import LESSONS
+from dcgan_lib.config import profiles
+from dcgan_lib.course import course
+from dcgan_lib.course.course import LESSONS
+from dcgan_lib.data import datasets, registry
+from dcgan_lib.records import results
 
 
 def register(sub) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from dcgan_lib import archives, data, datasets, registry
+from dcgan_lib.data import archives, data, datasets, registry
 
 
 def register(sub) -> None:

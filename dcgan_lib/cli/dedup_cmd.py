@@ -13,8 +13,11 @@ from pathlib import Path
 
 import torch
 
-from dcgan_lib import datasets, dedup, dedup_scan, profiles, results
 from dcgan_lib.cli import CommandError
+from dcgan_lib.config import profiles
+from dcgan_lib.data import datasets
+from dcgan_lib.dedup import dedup, dedup_scan
+from dcgan_lib.records import results
 
 
 def register(subparsers) -> None:

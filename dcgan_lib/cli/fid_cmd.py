@@ -16,8 +16,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from dcgan_lib import archives, fid, profiles, registry, results, runs, store, trainlog
 from dcgan_lib.cli import CommandError
+from dcgan_lib.config import profiles
+from dcgan_lib.data import archives, registry
+from dcgan_lib.gan import runs
+from dcgan_lib.measure import fid
+from dcgan_lib.models import store, trainlog
+from dcgan_lib.records import results
 
 
 def register(sub) -> None:

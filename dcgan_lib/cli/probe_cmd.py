@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dcgan_lib import authors, features, nets, probe_full, probes, profiles, runs, svm
 from dcgan_lib.cli import CommandError
-from dcgan_lib.results import stopwatch
+from dcgan_lib.config import profiles
+from dcgan_lib.gan import authors, nets, runs
+from dcgan_lib.measure import features, probe_full, probes, svm
+from dcgan_lib.records.results import stopwatch
 
 DEFAULT_MODELS = {"cifar10": ("tiny_imagenet", "imagenet32"), "svhn": ("svhn", "svhn32")}  # paper: imagenet
 FULL_SIZE_D = ("authors", "random")
@@ -56,7 +58,7 @@ def _load(checkpoint: str | None, dataset: str, variant: str, profile: str, devi
     if checkpoint is not None:
         path = Path(checkpoint)
         return runs.load_discriminator(path, device), _trained_on(path)
-    from dcgan_lib import store  # the store trains missing models: import only when it is used
+    from dcgan_lib.models import store  # the store trains missing models: import only when it is used
 
     _, d, info = store.get_model(dataset, variant, profile, calibrate=False, device=device,
                                  train_if_missing=train)

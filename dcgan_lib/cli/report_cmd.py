@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dcgan_lib import report
 from dcgan_lib.cli import CommandError
+from dcgan_lib.course import report
 
 
 def register(sub) -> None:

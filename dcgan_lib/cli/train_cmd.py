@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import torch.distributed as dist
 
-from dcgan_lib import nets, profiles, runs, store
 from dcgan_lib.cli import CommandError
-from dcgan_lib.train import TrainingStopped, init_distributed
-from dcgan_lib.train_config import CLI_FLAGS, COMPILE_MODES, TrainConfig
+from dcgan_lib.config import profiles
+from dcgan_lib.gan import nets, runs
+from dcgan_lib.gan.train import TrainingStopped, init_distributed
+from dcgan_lib.gan.train_config import CLI_FLAGS, COMPILE_MODES, TrainConfig
+from dcgan_lib.models import store
 
 
 def register(sub) -> None:

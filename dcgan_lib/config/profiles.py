@@ -1,0 +1,180 @@
+"""Run presets: every knob of a run in one place (the nanoGPT pattern: one preset holds a whole run).
+
+`smoke` (CI: seconds), `cpu` (a laptop: the course in under 1.5 hours on 2 cores, figures/course_cpu.json),
+`gpu` (one GPU: the paper's full-width nets and recipe on the mirror's sets or the official small ones),
+`paper` (the paper's nets, data and epochs; only when asked for). `auto` resolves to `gpu` on a machine with an
+accelerator (dcgan_lib.config.device: CUDA or Apple's MPS), else `cpu`.
+Every notebook takes its profile from a papermill parameter whose default is DCGAN_PROFILE, resolves
+it once (`prof = profiles.get_profile(profile)`) and reads its knobs from `prof`; no module or notebook
+branches on a profile's name.
+
+The typed settings of a concern keep their home beside the code that uses them (probes.ProbeSettings,
+dedup.DedupConfig, fid.Budget); a profile holds their values, and `probes.settings_for`,
+`dedup.config_for` and `fid.budget` build them from it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from dcgan_lib.config import device as _device
+
+# The offline mirror's substitute for each of the paper's datasets that it cannot hold (its LSUN is
+# 3,033,043 bedrooms, its ImageNet-1k 1.2M images): used wherever a profile has paper_data=False.
+STAND_INS = {"lsun_bedroom": "bedrooms", "imagenet": "tiny_imagenet"}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Every knob of one preset. `None` means "no limit" (the paper's full setting)."""
+
+    name: str
+    # -- data
+    paper_data: bool  # the paper's datasets (LSUN, ImageNet-1k) or the mirror's STAND_INS
+    max_images: int | None  # images taken from a dataset (None: all of it)
+    # -- nets and training
+    width: float  # multiplier on every hidden width of G and D (1.0 = the paper's nets)
+    widths: dict[tuple[str, str], float]  # per (dataset, variant) where it differs from `width`
+    batch_size: int  # Paper §4: 128
+    max_steps: int | None  # hard cap on training steps (smoke keeps runs to seconds)
+    epochs: dict[tuple[str, str], int]  # passes over the data per (dataset, variant)
+    default_epochs: int  # for any other (dataset, variant)
+    checkpoint_every: int  # steps between checkpoints
+    log_every: int  # steps between loss logs
+    calibration: tuple[int, int]  # z batches x batch size that re-estimate G's BatchNorm statistics
+    # -- measurements (the typed settings live beside their code; see the module docstring)
+    quality: dict[str, Any]  # fid.Budget: FID/KID sample sizes
+    probe: dict[str, Any]  # probes.ProbeSettings: Tables 1 and 2
+    dedup: dict[str, Any]  # dedup.DedupConfig: the semantic hash and its benchmark (Paper §4.1)
+    # -- notebook sample sizes
+    memorisation: tuple[int, int]  # notebook 03: G samples and real references of the memorisation curve
+    face_photos: int | None  # notebook 04: LFW photos the face detector scans (None: all)
+    cascade_samples: int | None  # notebooks 11-12: samples the smile/glasses/pose cascades score (None: all)
+    cascade_side: int  # px the cascades see each sample at (smaller: faster, coarser)
+    # -- where outputs go
+    scratch: str | None = None  # a folder under the project for everything this profile writes (None: figures/
+    #                             and the data root: real results)
+    seed: int = 0
+    # images taken from these datasets, where fewer than max_images (so official downloads and the mirror's
+    # smaller copies train alike)
+    dataset_images: dict[str, int] = field(default_factory=dict)
+
+    def images_of(self, dataset: str) -> int | None:
+        """Images taken from `dataset` at this profile (None: all of it)."""
+        caps = [n for n in (self.max_images, self.dataset_images.get(dataset)) if n is not None]
+        return min(caps) if caps else None
+
+    def dataset(self, paper_name: str) -> str:
+        """The dataset this profile trains on where the paper used `paper_name` (a stand-in without paper_data)."""
+        return paper_name if self.paper_data else STAND_INS.get(paper_name, paper_name)
+
+    def epochs_of(self, dataset: str, variant: str) -> int:
+        """Passes over `dataset` when training `variant` at this profile."""
+        return self.epochs.get((dataset, variant), self.default_epochs)
+
+    def width_of(self, dataset: str, variant: str) -> float:
+        """The width multiplier of `variant`'s nets when trained on `dataset` at this profile."""
+        return self.widths.get((dataset, variant), self.width)
+
+
+_GRID = (3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)  # C values tried on the validation split
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        "smoke", paper_data=False, max_images=128, width=1 / 16, widths={}, batch_size=16, max_steps=4, epochs={},
+        default_epochs=1, checkpoint_every=2, log_every=1, calibration=(10, 16),
+        quality=dict(samples=8, curve_samples=8, real=8, points=2),
+        probe=dict(cifar_train=200, cifar_test=100, cifar_val=50, c_grid=(1e-3, 1e-2, 1e-1), n_labels=100,
+                   n_draws=3, n_select_draws=2, svhn_sizes=(300, 100, 200), kmeans_k=16, kmeans_patches=5_000,
+                   cnn_trials=2, cnn_epochs=2, knn_draws=2, full_extraction=False, full_size=True,
+                   full_size_limit=600, full_size_c_grid=(1e-3, 1e-2), full_size_max_evals=15,
+                   authors_floor=0.2, full_size_minutes=None, claims=("authors_beat_knn",)),  # released weights
+        dedup=dict(epochs=2, train_sets=("cifar10",), train_limit=512, train_pool=512,
+                   bench_sets=(("cifar10", "test", 1, 300),), bench_copies=60,
+                   holdout_sets=(("cifar10", "test", 1, 300, 300),), scan_sets=("bedrooms",), scan_limit=512),
+        memorisation=(64, 64), face_photos=60, cascade_samples=32, cascade_side=128, scratch="runs/smoke"),
+    "cpu": Profile(
+        "cpu", paper_data=False, max_images=None, width=1 / 4, batch_size=64, max_steps=None,
+        # Table 1's D: CIFAR-10 accuracy per CPU-second (tier_sweep --dataset tiny_imagenet;
+        # figures/cpu_tier_sweep_tiny_imagenet.json) is best at width 1/2 and still rising after 3.7 epochs
+        widths={("tiny_imagenet", "imagenet32"): 1 / 2},
+        # the paper: 5 epochs of LSUN (Figs. 2-3), 25 of faces (authors' code). Chosen by measured KID per
+        # CPU-second (python -m dcgan_lib.bench.tier_sweep; figures/cpu_tier_sweep_*.json): faces improve from 5 to
+        # ~10 epochs at this width (a wider net does no better per CPU-second); bedrooms do not improve with more
+        # minutes at width 1/4 or 1/2 on the mirror's 3,446 images, so they keep their cheap setting. Table 1's
+        # D gets 8 epochs at width 1/2 (38.8 min of training on 2 cores: imagenet32_samples.json), past the
+        # sweep's best budget.
+        epochs={("bedrooms", "lsun64"): 25, ("lsun_bedroom", "lsun64"): 1, ("celeba", "faces64"): 10,
+                ("tiny_imagenet", "imagenet32"): 8, ("imagenet", "imagenet32"): 1,
+                ("svhn", "svhn32"): 200,  # authors: 200 epochs; ~90 s on the 1,083 mirror digits
+                ("cifar10", "imagenet32"): 1},
+        default_epochs=5, checkpoint_every=100, log_every=10, calibration=(50, 128),
+        quality=dict(samples=500, curve_samples=200, real=1000, points=5),
+        probe=dict(cifar_train=10_000, cifar_test=2_000, cifar_val=2000, c_grid=_GRID, n_draws=20, n_select_draws=3,
+                   kmeans_k=400, kmeans_patches=100_000, cnn_trials=8, cnn_epochs=30, knn_draws=5,
+                   # paired claims asserted at this size (the others are printed: shown or not shown at this size)
+                   claims=("gan_training", "authors_beat_random", "authors_beat_cnn", "authors_beat_knn")),
+        dedup=dict(),
+        memorisation=(1000, 1000), face_photos=None, cascade_samples=None, cascade_side=256),
+    "gpu": Profile(
+        "gpu", paper_data=False, max_images=None, width=1.0, widths={}, batch_size=128, max_steps=None,
+        # The paper's nets and recipe on the mirror's sets (or the same sets downloaded, capped to the mirror's
+        # sizes by dataset_images so both train alike). Epochs are NOT yet chosen by measurement: no GPU has been
+        # at hand to measure held-out KID per epoch (as tier_sweep did for the cpu tier), so they are sized from
+        # the measured H200 throughput (figures/bench_gpu_check_cuda.json: 12,126 images/s, lsun64, batch 128)
+        # and each model's FLOPs per image (course.training_estimate) so that the course fits ~10 min on an H200
+        # and ~1 hour on a T4. Choose them by held-out KID when a GPU is lent.
+        # Estimated training (course.training_estimate, held to these budgets by tests/test_device.py): about a
+        # minute on an H200 and 25 on a T4, leaving the rest to FID, the probes, face detection and the figures.
+        epochs={("bedrooms", "lsun64"): 25, ("celeba", "faces64"): 10, ("tiny_imagenet", "imagenet32"): 5,
+                ("svhn", "svhn32"): 200, ("cifar10", "imagenet32"): 3},
+        default_epochs=5, checkpoint_every=500, log_every=20, calibration=(50, 128),
+        quality=dict(samples=2000, curve_samples=500, real=2000, points=5),
+        # the cpu tier's probe sizes until measured on a GPU (its SVM and baselines partly run on the CPU)
+        probe=dict(cifar_train=10_000, cifar_test=2_000, cifar_val=2000, c_grid=_GRID, n_draws=20, n_select_draws=3,
+                   kmeans_k=400, kmeans_patches=100_000, cnn_trials=8, cnn_epochs=30, knn_draws=5,
+                   # paired claims asserted at this size (the others are printed: shown or not shown at this size)
+                   claims=("gan_training", "authors_beat_random", "authors_beat_cnn", "authors_beat_knn")),
+        dedup=dict(),
+        memorisation=(1000, 1000), face_photos=None, cascade_samples=None, cascade_side=256,
+        dataset_images={"celeba": 10_000, "tiny_imagenet": 70_000, "svhn": 1_083}),
+    "paper": Profile(
+        "paper", paper_data=True, max_images=None, width=1.0, widths={}, batch_size=128, max_steps=None,
+        epochs={("bedrooms", "lsun64"): 25, ("lsun_bedroom", "lsun64"): 5, ("celeba", "faces64"): 25,
+                ("tiny_imagenet", "imagenet32"): 25, ("imagenet", "imagenet32"): 5, ("svhn", "svhn32"): 200,
+                ("cifar10", "imagenet32"): 25},
+        default_epochs=25, checkpoint_every=1000, log_every=50, calibration=(50, 128),
+        quality=dict(samples=10_000, curve_samples=2000, real=10_000, points=None),
+        probe=dict(cifar_train=None, cifar_test=None, cifar_val=10_000, c_grid=_GRID,
+                   solver_check=False, full_size=True),  # liblinear on 50,000 x 28,672: hours
+        dedup=dict(epochs=20, train_limit=None, threads=8,
+                   bench_sets=(("cifar10", "test", 1, 10_000), ("tiny_imagenet", "train", 7, 10_000)),
+                   bench_copies=2000,
+                   holdout_sets=(("tiny_imagenet", "train", 7, 10_000, 3),)),  # all CIFAR-10 test is benched
+        memorisation=(1000, 1000), face_photos=None, cascade_samples=None, cascade_side=256),
+}
+NAMES = (*PROFILES, "auto")
+
+
+def resolve_name(name: str | Profile | None = None) -> str:
+    """Turn `auto` (or None: DCGAN_PROFILE, default auto) into a concrete profile name."""
+    if isinstance(name, Profile):
+        return name.name
+    name = name or os.environ.get("DCGAN_PROFILE", "auto")
+    if name == "auto":
+        return "gpu" if _device.has_accelerator() else "cpu"
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; valid: {', '.join(NAMES)}")
+    return name
+
+
+def get_profile(name: str | Profile | None = None) -> Profile:
+    """The Profile for a name (smoke, cpu, paper or auto); a Profile is returned as it is."""
+    return name if isinstance(name, Profile) else PROFILES[resolve_name(name)]
+
+
+def get_device(name: str = "auto"):
+    """The device rule (dcgan_lib.config.device.get_device): `auto` takes CUDA, then MPS, then the CPU."""
+    return _device.get_device(name)
+
