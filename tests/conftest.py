@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny bedrooms mirror (both archives in their real layouts) for the combined dataset's tests."""
+"""Shared fixtures: a folder dataset of random images for the model store, and a tiny bedrooms mirror (both
+archives in their real layouts) for the combined dataset's tests."""
 from __future__ import annotations
 
 import io
@@ -11,6 +12,19 @@ import pytest
 from PIL import Image
 
 from dcgan_lib.data import archives, datasets, registry
+from dcgan_lib.records import results
+
+
+@pytest.fixture
+def folder_dataset(tmp_path, monkeypatch):
+    """40 random 32 px images in a folder (`folder:PATH`), with the model store and data root under tmp_path."""
+    monkeypatch.setattr(results, "ROOT", tmp_path)
+    monkeypatch.setenv("DCGAN_DATA", str(tmp_path / "data"))
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i, img in enumerate(np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)):
+        Image.fromarray(img).save(folder / f"{i}.png")
+    return f"folder:{folder}"
 
 
 def smooth_jpeg(seed: int, side: int) -> bytes:

@@ -7,7 +7,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from dcgan_lib.cli import main
 from dcgan_lib.config import profiles
@@ -41,32 +40,20 @@ def test_data_list_runs():
     assert out.returncode == 0 and "cifar10" in out.stdout and "lsun_bedroom" in out.stdout
 
 
-@pytest.fixture
-def store_dataset(tmp_path, monkeypatch):
-    """A dataset of 40 random 32 px images in a folder, with the model store and data root under tmp_path."""
-    monkeypatch.setattr(results, "ROOT", tmp_path)
-    monkeypatch.setenv("DCGAN_DATA", str(tmp_path / "data"))
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    for i, img in enumerate(np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)):
-        Image.fromarray(img).save(folder / f"{i}.png")
-    return f"folder:{folder}"
-
-
-def test_store_trains_a_missing_model_once_and_serves_it(store_dataset):
-    g, d, info = store.get_model(store_dataset, "imagenet32", "smoke")
+def test_store_trains_a_missing_model_once_and_serves_it(folder_dataset):
+    g, d, info = store.get_model(folder_dataset, "imagenet32", "smoke")
     assert info["step"] == 2  # smoke: 40 images // batch 16 = 2 steps per epoch x 1 epoch (cap 4)
-    record = json.loads((runs.model_dir(store_dataset, "imagenet32", "smoke") / "run.json").read_text())
+    record = json.loads((runs.model_dir(folder_dataset, "imagenet32", "smoke") / "run.json").read_text())
     assert record["profile"] == "smoke" and record["metrics"]["images"] == 40
     z = g.cfg.sample_z(3, torch.Generator().manual_seed(0))
     first = store.sample(g, z)
-    again, _, _ = store.get_model(store_dataset, "imagenet32", "smoke")
+    again, _, _ = store.get_model(folder_dataset, "imagenet32", "smoke")
     assert first.dtype == np.uint8 and first.shape == (3, 32, 32, 3)
     np.testing.assert_array_equal(first, store.sample(again, z))  # served from disk, deterministic
 
 
-def test_store_trains_on_when_the_profile_asks_for_more_and_refuses_a_changed_net(store_dataset, monkeypatch):
-    dataset, smoke = store_dataset, profiles.PROFILES["smoke"]
+def test_store_trains_on_when_the_profile_asks_for_more_and_refuses_a_changed_net(folder_dataset, monkeypatch):
+    dataset, smoke = folder_dataset, profiles.PROFILES["smoke"]
     assert store.get_model(dataset, "imagenet32", "smoke")[2]["step"] == 2  # 1 epoch of 2 steps
     monkeypatch.setitem(profiles.PROFILES, "smoke", replace(smoke, default_epochs=2))
     assert store.get_model(dataset, "imagenet32", "smoke")[2]["step"] == 4  # trained on, not served stale
@@ -170,10 +157,10 @@ def test_a_notebook_runs_as_a_script_without_jupyter(tmp_path, monkeypatch):
         course.run_as_script("99_demo", {"profile": "smoke", "n": 0})
 
 
-def test_train_takes_the_flags_pytorch_examples_users_know(store_dataset, tmp_path):
+def test_train_takes_the_flags_pytorch_examples_users_know(folder_dataset, tmp_path):
     """--batch-size, --lr, --beta1, --width, --image-size (folder datasets) and --device reach the run."""
     out = tmp_path / "run"
-    assert main(["train", "--dataset", store_dataset, "--variant", "lsun64", "--profile", "smoke", "--out", str(out),
+    assert main(["train", "--dataset", folder_dataset, "--variant", "lsun64", "--profile", "smoke", "--out", str(out),
                  "--batch-size", "8", "--lr", "1e-3", "--beta1", "0.6", "--width", "0.0625", "--image-size", "32",
                  "--device", "cpu", "--steps", "2", "--no-fid", "--no-progress"]) == 0
     saved = runs.read_checkpoint(out / "checkpoint.pt", keys=("train_config",))["train_config"]
@@ -191,18 +178,18 @@ def test_train_takes_the_flags_pytorch_examples_users_know(store_dataset, tmp_pa
     (["--image-size", "48"], "--image-size 48: image_size must be 4 * 2^k"),
     (["--device", "cuda:7"], "--device cuda:7: no CUDA device here"),
 ])
-def test_train_flags_are_checked_before_any_work(store_dataset, monkeypatch, capsys, flags, message):
+def test_train_flags_are_checked_before_any_work(folder_dataset, monkeypatch, capsys, flags, message):
     monkeypatch.setattr(store, "load_training_images", lambda *a, **k: pytest.fail("data prepared before the checks"))
     if torch.cuda.is_available() and flags[0] == "--device":
         pytest.skip("this machine has CUDA")
-    assert main(["train", "--dataset", store_dataset, "--variant", "lsun64", "--profile", "smoke", *flags]) == 2
+    assert main(["train", "--dataset", folder_dataset, "--variant", "lsun64", "--profile", "smoke", *flags]) == 2
     assert message in capsys.readouterr().err
 
 
-def test_image_size_is_for_folder_datasets_and_sizes_the_nets_allow(store_dataset, capsys):
+def test_image_size_is_for_folder_datasets_and_sizes_the_nets_allow(folder_dataset, capsys):
     assert main(["train", "--dataset", "bedrooms", "--variant", "lsun64", "--image-size", "32"]) == 2
     assert "--image-size applies to folder:PATH datasets" in capsys.readouterr().err
-    assert main(["train", "--dataset", store_dataset, "--variant", "svhn32", "--image-size", "64"]) == 2
+    assert main(["train", "--dataset", folder_dataset, "--variant", "svhn32", "--image-size", "64"]) == 2
     assert "svhn32 is fixed at 32 px" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # not a number: argparse's own error, exit 2
-        main(["train", "--dataset", store_dataset, "--variant", "lsun64", "--lr", "fast"])
+        main(["train", "--dataset", folder_dataset, "--variant", "lsun64", "--lr", "fast"])

@@ -2,10 +2,8 @@
 import os
 from dataclasses import replace
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from dcgan_lib.cli import main
 from dcgan_lib.config import device, profiles
@@ -71,18 +69,6 @@ def test_float64_work_leaves_mps_for_the_cpu():
     x = device.to_float64(torch.ones(3))
     assert x.dtype == torch.float64 and x.device.type == "cpu"
     assert os.environ.get("PYTORCH_ENABLE_MPS_FALLBACK") == "1"  # ops MPS lacks run on the CPU
-
-
-@pytest.fixture
-def folder_dataset(tmp_path, monkeypatch):
-    """40 random 32 px images in a folder; the model store and data root under tmp_path."""
-    monkeypatch.setattr(results, "ROOT", tmp_path)
-    monkeypatch.setenv("DCGAN_DATA", str(tmp_path / "data"))
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    for i, img in enumerate(np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)):
-        Image.fromarray(img).save(folder / f"{i}.png")
-    return f"folder:{folder}"
 
 
 class Stop(Exception):

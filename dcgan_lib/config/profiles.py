@@ -80,6 +80,11 @@ class Profile:
 
 _GRID = (3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)  # C values tried on the validation split
 
+_CPU_PROBE = dict(cifar_train=10_000, cifar_test=2_000, cifar_val=2000, c_grid=_GRID, n_draws=20, n_select_draws=3,
+                  kmeans_k=400, kmeans_patches=100_000, cnn_trials=8, cnn_epochs=30, knn_draws=5,
+                  # paired claims asserted at this size (the others are printed: shown or not shown at this size)
+                  claims=("gan_training", "authors_beat_random", "authors_beat_cnn", "authors_beat_knn"))
+
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         "smoke", paper_data=False, max_images=128, width=1 / 16, widths={}, batch_size=16, max_steps=4, epochs={},
@@ -111,10 +116,7 @@ PROFILES: dict[str, Profile] = {
                 ("cifar10", "imagenet32"): 1},
         default_epochs=5, checkpoint_every=100, log_every=10, calibration=(50, 128),
         quality=dict(samples=500, curve_samples=200, real=1000, points=5),
-        probe=dict(cifar_train=10_000, cifar_test=2_000, cifar_val=2000, c_grid=_GRID, n_draws=20, n_select_draws=3,
-                   kmeans_k=400, kmeans_patches=100_000, cnn_trials=8, cnn_epochs=30, knn_draws=5,
-                   # paired claims asserted at this size (the others are printed: shown or not shown at this size)
-                   claims=("gan_training", "authors_beat_random", "authors_beat_cnn", "authors_beat_knn")),
+        probe=_CPU_PROBE,
         dedup=dict(),
         memorisation=(1000, 1000), face_photos=None, cascade_samples=None, cascade_side=256),
     "gpu": Profile(
@@ -131,11 +133,7 @@ PROFILES: dict[str, Profile] = {
                 ("svhn", "svhn32"): 200, ("cifar10", "imagenet32"): 3},
         default_epochs=5, checkpoint_every=500, log_every=20, calibration=(50, 128),
         quality=dict(samples=2000, curve_samples=500, real=2000, points=5),
-        # the cpu tier's probe sizes until measured on a GPU (its SVM and baselines partly run on the CPU)
-        probe=dict(cifar_train=10_000, cifar_test=2_000, cifar_val=2000, c_grid=_GRID, n_draws=20, n_select_draws=3,
-                   kmeans_k=400, kmeans_patches=100_000, cnn_trials=8, cnn_epochs=30, knn_draws=5,
-                   # paired claims asserted at this size (the others are printed: shown or not shown at this size)
-                   claims=("gan_training", "authors_beat_random", "authors_beat_cnn", "authors_beat_knn")),
+        probe=_CPU_PROBE,  # the cpu tier's probe sizes until measured on a GPU (the SVM partly runs on the CPU)
         dedup=dict(),
         memorisation=(1000, 1000), face_photos=None, cascade_samples=None, cascade_side=256,
         dataset_images={"celeba": 10_000, "tiny_imagenet": 70_000, "svhn": 1_083}),
