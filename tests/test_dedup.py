@@ -254,7 +254,7 @@ def test_benchmark_scores_every_kind_and_method(monkeypatch):
 def test_group_images_decodes_only_members(monkeypatch):
     images = random_images(10, seed=2)
     monkeypatch.setattr(dedup, "_raw", lambda name, split: ((f"f{i}", png_bytes(im)) for i, im in enumerate(images)))
-    tiles, per_group = dedup_bench.group_images("synthetic", [["f1", "f4", "f7"], ["f2", "f9"]], split="train")
+    tiles, per_group = dedup_scan.group_images("synthetic", [["f1", "f4", "f7"], ["f2", "f9"]], split="train")
     assert per_group == 3 and tiles.shape == (6, 32, 32, 3)
     np.testing.assert_array_equal(tiles[[0, 1, 2, 3, 4]], images[[1, 4, 7, 2, 9]])
     assert (tiles[5] == 255).all()  # the short group is padded with a blank tile
@@ -469,10 +469,10 @@ def test_dedup_command_scans_every_bedroom_and_the_data_path_applies_its_list(be
 
 def test_scan_counts_copies_across_the_archives_and_records_the_removed_groups(bedrooms_mirror, tmp_path):
     cfg = replace(SMALL, scan_limit=None)
-    s = dedup_bench.scan(random_model(), "bedrooms", cfg, model_path="test-model")
+    s = dedup_scan.scan(random_model(), "bedrooms", cfg, model_path="test-model")
     assert s["split"] == "all" and s["images"] == 20 and s["document"]["groups"] == s["groups"]
     assert s["across_parts"]["sha256"] == 1 and s["across_parts"]["robust"] == 1
-    png, rec = dedup_bench.removed_groups(s, cfg, "smoke", out_dir=tmp_path / "figures")
+    png, rec = dedup_scan.removed_groups(s, cfg, "smoke", out_dir=tmp_path / "figures")
     metrics = json.loads(rec.read_text())["metrics"]
     assert png.exists() and metrics["groups_listed"] == [list(bedrooms_mirror.copies[0])]
     assert metrics["groups_across_parts"] == 1 and metrics["images_removed"] == 1

@@ -355,3 +355,9 @@ class _threads:
 
     def __exit__(self, *exc):
         torch.set_num_threads(self.old)
+
+
+def paper_claims() -> dict:
+    """The paper's de-duplication numbers (Paper §4.1)."""
+    return {"false_positive_rate": "< 1/100 (visual inspection of hash collisions)",
+            "duplicates_removed": 275_000, "images": 3_033_043}

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,9 +33,8 @@ from dcgan_lib.dedup.dedup import (
     groups_from_labels,
     hash_images,
     pair_scores,
+    paper_claims,
 )
-from dcgan_lib.dedup.dedup_scan import groups_document, hash_dataset
-from dcgan_lib.figures import plots
 from dcgan_lib.records import results
 
 # ---------------------------------------------------------------- planted-duplicate benchmark
@@ -367,16 +364,6 @@ def robust_markdown(benches: list[RobustBenchmark], cfg: DedupConfig) -> str:
     return text
 
 
-def paper_claims() -> dict:
-    """The paper's de-duplication numbers (Paper §4.1)."""
-    return {"false_positive_rate": "< 1/100 (visual inspection of hash collisions)",
-            "duplicates_removed": 275_000, "images": 3_033_043}
-
-
-
-# ---------------------------------------------------------------- records and scans
-
-
 def save_benchmark(bench: Benchmark, cfg: DedupConfig, profile: str, seed: int, wall_s: float,
                    model_info: dict, out_dir: Path | None = None,
                    robust: list[RobustBenchmark] | None = None) -> tuple[Path, Path]:
@@ -420,120 +407,3 @@ def save_benchmark(bench: Benchmark, cfg: DedupConfig, profile: str, seed: int, 
         paper=paper_claims(), data={"benchmark": sources_info, "autoencoder": model_info.get("data")},
         config=asdict(cfg), model={k: v for k, v in model_info.items() if k != "losses"})
     return md, rec
-
-
-def file_hash_groups(dataset: str, split: str = "train", limit: int | None = None) -> list[list]:
-    """Groups of byte-identical files (SHA-256), the exact-copy baseline on a whole dataset."""
-    ids, keys = [], []
-    for item_id, raw in itertools.islice(dedup._raw(dataset, split), limit):
-        ids.append(item_id)
-        keys.append(file_hash(raw))
-    if not ids:
-        return []
-    return [[ids[i] for i in g] for g in groups_from_labels(group_exact(np.stack(keys)))]
-
-
-def scan(model: HashAutoencoder, dataset: str, cfg: DedupConfig, out_dir: Path | None = None,
-         model_path: str | None = None) -> dict:
-    """De-duplicate a whole dataset by streaming: groups at r=0, the default radius and robust, plus SHA-256.
-
-    Reads every image before any removal (datasets.full_split). "seconds" covers decoding, the keys and
-    the robust search's window keys; "robust" times its parts. "document" is the robust search's groups
-    file (the removal list `python -m dcgan_lib dedup` writes; also written to out_dir), "groups" its groups.
-    For a combined dataset, "across_parts" counts the groups whose members come from different parts.
-    """
-    split = datasets.full_split(dataset)
-    hashed = hash_dataset(model, dataset, split=split, limit=cfg.scan_limit, probe=True)
-    docs = {r: groups_document(hashed, r, split=split, limit=cfg.scan_limit) for r in sorted({0, cfg.radius})}
-    t = time.perf_counter()
-    robust = groups_document(hashed, cfg.robust_radius, model_path=model_path, robust=True, cfg=cfg, split=split,
-                             limit=cfg.scan_limit)
-    robust_s = time.perf_counter() - t
-    if out_dir is not None:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        (Path(out_dir) / f"{dataset.replace(':', '_').replace('/', '_')}.json").write_text(
-            json.dumps(robust, indent=1) + "\n")
-    files = file_hash_groups(dataset, split, limit=cfg.scan_limit)
-    out = {"dataset": dataset, "split": split, "images": len(hashed.ids), "threads": hashed.threads,
-           "images_per_s": hashed.images_per_s, "hash_images_per_s": len(hashed.ids) / hashed.hash_seconds,
-           "seconds": hashed.seconds,
-           **{f"r{r}": {**d["summary"], "search": d["search"]} for r, d in docs.items()},
-           "robust": {**robust["summary"], "search": robust["search"], "probe_seconds": hashed.probe_seconds,
-                      "group_seconds": robust_s},
-           "sha256": {"groups": len(files), "images_removed": sum(len(g) - 1 for g in files)},
-           "groups": robust["groups"], "document": robust}
-    if datasets.get_spec(dataset).parts:
-        part = datasets.part_of(dataset)
-        out["across_parts"] = {name: sum(len({part[str(i)] for i in g}) > 1 for g in groups)
-                               for name, groups in (("sha256", files), (f"r{cfg.radius}", docs[cfg.radius]["groups"]),
-                                                    ("robust", robust["groups"]))}
-    return out
-
-
-def group_images(dataset: str, groups: list[list], n_groups: int = 8, max_per_group: int = 4,
-                 size: int = 32, split: str | None = None) -> tuple[np.ndarray, int]:
-    """Members of the first groups for a gallery: uint8 (n_groups * k, size, size, 3), blank-padded, and k.
-
-    `split` holds the members (default: every image before any removal, datasets.full_split)."""
-    chosen = [g[:max_per_group] for g in groups[:n_groups]]
-    per_group = max((len(g) for g in chosen), default=0)
-    wanted = {str(i) for g in chosen for i in g}
-    found: dict[str, np.ndarray] = {}
-    for item_id, raw in dedup._raw(dataset, split or datasets.full_split(dataset)):  # one pass, decoding members
-        if str(item_id) in wanted:
-            found[str(item_id)] = data.decode_image(raw, size)
-            if len(found) == len(wanted):
-                break
-    blank = np.full((size, size, 3), 255, np.uint8)
-    tiles = [found.get(str(g[k]), blank) if k < len(g) else blank for g in chosen for k in range(per_group)]
-    return (np.stack(tiles) if tiles else np.zeros((0, size, size, 3), np.uint8)), per_group
-
-
-def removed_groups(s: dict, cfg: DedupConfig, profile: str, seed: int = 0, out_dir: Path | None = None,
-                   n_groups: int = 16, size: int = 64) -> tuple[Path, Path]:
-    """Show and record what a scan's removal list (the robust search's groups) drops from its dataset.
-
-    Writes dedup_groups_<dataset>.png (one group a row, up to 4 members, the first of each kept; for a
-    combined dataset the groups that join its parts first, then the largest) and its record, which lists
-    every group. Returns (png, record).
-    """
-    out_dir = Path(out_dir) if out_dir is not None else results.figures_dir(profile)
-    doc, name = s["document"], s["dataset"]
-    part = datasets.part_of(name) if datasets.get_spec(name).parts else {}
-    across = [len({part[str(i)] for i in g}) > 1 if part else False for g in doc["groups"]]
-    order = sorted(range(len(doc["groups"])), key=lambda k: (not across[k], -len(doc["groups"][k]), k))
-    groups = [doc["groups"][k] for k in order]
-    stem = f"dedup_groups_{name.replace(':', '_').replace('/', '_')}"
-    png = out_dir / f"{stem}.png"
-    if groups:
-        shown, per_group = group_images(name, groups, n_groups=n_groups, size=size, split=doc["scanned"]["split"])
-        plots.save_grid(shown, png, nrow=per_group, scale=max(1, 128 // size))
-    rec = results.write_record(
-        stem, name=f"Duplicate groups the robust search removes from {name} (§4.1)", profile=profile, seed=seed,
-        wall_s=s["seconds"], out_dir=out_dir,
-        metrics={"images": doc["summary"]["images"], "groups": len(groups),
-                 "images_removed": doc["summary"]["images_removed"], "groups_shown": min(n_groups, len(groups)),
-                 "groups_across_parts": sum(across), "byte_identical": s["sha256"],
-                 "across_parts": s.get("across_parts"), "method": doc["method"], "scanned": doc["scanned"],
-                 "figure": png.name if groups else None, "groups_listed": groups},
-        paper=paper_claims(), data=datasets.describe(name), model={"path": doc["model"]})
-    return png, rec
-
-
-def save_scans(scans: list[dict], cfg: DedupConfig, profile: str, seed: int, model_info: dict,
-               out_dir: Path | None = None) -> Path:
-    """Record how many duplicates each scanned dataset holds and how fast hashing ran (Paper §4.1)."""
-    metrics = {s["dataset"]: {k: v for k, v in s.items() if k not in ("groups", "document")} for s in scans}
-    largest = max(scans, key=lambda s: s["images"])
-    return results.write_record(
-        "dedup_scans", name="De-duplicating the mirror's datasets with the semantic hash (§4.1)",
-        profile=profile, seed=seed, wall_s=sum(s["seconds"] for s in scans), out_dir=out_dir,
-        metrics={"datasets": metrics, "default_radius": cfg.radius,
-                 "throughput": {"dataset": largest["dataset"], "images": largest["images"],
-                                "images_per_s_decode_and_hash": largest["images_per_s"],
-                                "images_per_s_hash_only": largest["hash_images_per_s"],
-                                "torch_threads": largest["threads"], "cpu_count": os.cpu_count(),
-                                "load_average_1min": os.getloadavg()[0]}},
-        paper=paper_claims(), data={"scanned": [datasets.describe(s["dataset"]) for s in scans],
-                                    "autoencoder": model_info.get("data")},
-        model={k: v for k, v in model_info.items() if k != "losses"})
