@@ -56,6 +56,8 @@ class Profile:
     scratch: str | None = None  # a folder under the project for everything this profile writes (None: figures/
     #                             and the data root: real results)
     seed: int = 0
+    # DiffAugment policy (TrainConfig.diffaug) per (dataset, variant) where it is on; off elsewhere (the paper's recipe)
+    diffaug: dict[tuple[str, str], str] = field(default_factory=dict)
     # images taken from these datasets, where fewer than max_images (so official downloads and the mirror's
     # smaller copies train alike)
     dataset_images: dict[str, int] = field(default_factory=dict)
@@ -72,6 +74,10 @@ class Profile:
     def epochs_of(self, dataset: str, variant: str) -> int:
         """Passes over `dataset` when training `variant` at this profile."""
         return self.epochs.get((dataset, variant), self.default_epochs)
+
+    def diffaug_of(self, dataset: str, variant: str) -> str:
+        """The DiffAugment policy `variant` trains with on `dataset` at this profile ("": off, the paper's recipe)."""
+        return self.diffaug.get((dataset, variant), "")
 
     def width_of(self, dataset: str, variant: str) -> float:
         """The width multiplier of `variant`'s nets when trained on `dataset` at this profile."""

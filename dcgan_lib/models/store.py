@@ -57,6 +57,7 @@ def plan(dataset: str, variant: str, profile: str, n_images: int, steps: int | N
         if prof.max_steps is not None:
             steps = min(steps, prof.max_steps)
     cfg = TrainConfig(variant=variant, width=prof.width_of(dataset, variant), batch_size=batch, steps=steps,
+                      diffaug=prof.diffaug_of(dataset, variant),
                       checkpoint_every=prof.checkpoint_every, log_every=prof.log_every, seed=prof.seed,
                       **{k: v for k, v in recipe.items() if k != "batch_size"})
     return replace(cfg, **overrides)
@@ -114,7 +115,7 @@ def get_model(dataset: str, variant: str, profile: str | None = None, calibrate:
 
 
 # what makes a store model the profile's model: its net and recipe (a user's seed or flags are theirs)
-PLANNED_FIELDS = ("variant", "width", "batch_size", "lr")
+PLANNED_FIELDS = ("variant", "width", "batch_size", "lr", "diffaug")
 
 
 def _ready(folder: Path, dataset: str, variant: str, profile: str) -> bool:
