@@ -60,14 +60,18 @@ def test_store_trains_on_when_the_profile_asks_for_more_and_refuses_a_changed_ne
     monkeypatch.setitem(profiles.PROFILES, "smoke", replace(smoke, widths={(dataset, "imagenet32"): 1 / 8}))
     with pytest.raises(ValueError, match=r"'width': \(0.0625, 0.125\).*move the folder aside"):
         store.get_model(dataset, "imagenet32", "smoke")
+    monkeypatch.setitem(profiles.PROFILES, "smoke", replace(smoke, diffaug={(dataset, "imagenet32"): "color"}))
+    with pytest.raises(ValueError, match=r"'diffaug': \('', 'color'\)"):  # another recipe: not the profile's model
+        store.get_model(dataset, "imagenet32", "smoke")
 
 
 def test_store_plan_takes_each_models_width_and_epochs_from_the_profile():
     tuned_model = ("tiny_imagenet", "imagenet32")
     prof = replace(profiles.get_profile("smoke"), max_steps=None, widths={tuned_model: 1 / 8},
-                   epochs={tuned_model: 3})
+                   epochs={tuned_model: 3}, diffaug={tuned_model: "color,cutout"})
     tuned, other = store.plan("tiny_imagenet", "imagenet32", prof, 128), store.plan("cifar10", "imagenet32", prof, 128)
     assert (tuned.width, other.width) == (1 / 8, prof.width) != (prof.width, prof.width)
+    assert (tuned.diffaug, other.diffaug) == ("color,cutout", "")  # the paper's recipe unless the profile says
     assert (tuned.steps, other.steps) == (3 * 128 // prof.batch_size, prof.default_epochs * 128 // prof.batch_size)
 
 

@@ -82,11 +82,14 @@ def test_offline_svhn_data_never_shows_test_digits(monkeypatch):
     labels = np.arange(n) % 10
     unlabelled = np.full((50, 32, 32, 3), 255, np.uint8)
 
-    def prepare(name, size, split="train", limit=None):
+    def prepare(name, size, split="train", limit=None, progress=True):
         info = {"dataset": name, "split": split, "source": "mirror", "path": "/x/svhn-mirror.tar.gz",
-                "sha256": "0" * 64, "n": n if split == "test" else 50}
+                "sha256": "0" * 64, "n": {"test": n, "train": 50, "unlabelled": 5050}[split]}
         if split == "test":
             return data.ImageSet(idx_images, labels, [str(i) for i in range(n)], info)
+        if split == "unlabelled":  # as the registry composes it: train digits, then test digits 0-4999 unlabelled
+            return data.ImageSet(np.concatenate([unlabelled, idx_images[:5000]]), None,
+                                 [f"train{i}" for i in range(50)] + [str(i) for i in range(5000)], info)
         return data.ImageSet(unlabelled, None, [f"train{i}" for i in range(50)], info)
 
     monkeypatch.setattr(data, "prepare", prepare)
@@ -299,3 +302,18 @@ def test_write_table_records_headlines_beside_the_paper(tmp_path, monkeypatch):
     assert record["seed"] == 3 and record["data"]["source"] == "mirror"
     md = path.with_suffix(".md").read_text()
     assert "| KNN | 77.93% | 80.00% +- 1.00 |" in md and "a tiny protocol" in md
+
+
+def test_svhn_models_train_on_the_unlabelled_split_never_on_the_measured_digits():
+    """The registry's SVHN split "unlabelled" (the store's training split for svhn) is the train digits, then
+    test digits 0-4999 without labels; no digit from 5000 on, where Table 2 measures, is in it."""
+    from dcgan_lib.data import data, registry
+    from dcgan_lib.models import store
+
+    train, test = data.prepare("svhn", 32, "train"), data.prepare("svhn", 32, "test")
+    d_data = store.load_training_images("svhn", "svhn32", "cpu")
+    cut = registry.SVHN_MEASURED_FROM
+    assert d_data.labels is None and d_data.info["split"] == "unlabelled" == registry.get_spec("svhn").train_split
+    assert d_data.ids == [*train.ids, *test.ids[:cut]] and not set(d_data.ids) & set(test.ids[cut:])
+    np.testing.assert_array_equal(d_data.images[len(train):], test.images[:cut])
+    assert probes.svhn_unlabelled().ids == d_data.ids

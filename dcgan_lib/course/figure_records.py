@@ -35,6 +35,9 @@ PAPER: dict[str, tuple[str, dict[str, Any]]] = {
     "fig3_bedrooms_five_epochs": ("Fig. 3: bedrooms after 5 epochs", _bedroom_epochs(
         3, 5, "Generated bedrooms after five epochs of training; repeated noise textures (e.g. bed base boards) "
               "suggest under-fitting")),
+    "bedrooms_samples": ("bedrooms samples of the stored model (the G of Figs. 4-6)",
+                         {"note": "the paper shows the LSUN model's samples only in Figs. 2-6; the G of Figs. 4-6 "
+                                  "there is the one after 5 epochs of 3M bedrooms"}),
     "bedrooms_training_curves": ("bedrooms training curves: losses, D(x), D(G(z))",
                                  {"note": "the paper shows no training curves"}),
     "bedrooms_nearest_neighbours": ("bedrooms: nearest training images of samples (pixels, D features)",

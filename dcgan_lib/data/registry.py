@@ -63,6 +63,8 @@ class DatasetSpec:
     # item ids are kept), split "all" holding every image of them. Its removal list (a dedup groups file, under the
     # project) drops all but the first of each duplicate group, then `heldout` images of the rest, picked by a
     # seeded hash of their ids, form the split "heldout" that no model trains on; "train" is what remains.
+    # the split models train on (the store's default): "train", or SVHN's "unlabelled" (see SVHN_MEASURED_FROM)
+    train_split: str = "train"
     parts: tuple[str, ...] = ()
     duplicates: str | None = None
     heldout: int = 0
@@ -71,6 +73,35 @@ class DatasetSpec:
 
 def _cifar_label(name: str) -> int:
     return CIFAR10_CLASSES.index(name.split("/")[2])
+
+
+# Offline Table 2 (the mirror holds 10,000 labelled test digits): test digits from this index on are where the error is
+# measured, so no model trains on them; digits before it hold the SVM's label pool and validation digits.
+SVHN_MEASURED_FROM = 5000
+
+
+def _svhn_unlabelled(items: Callable[[Path, str], Iterator[Item]]) -> Callable[[Path, str], Iterator[Item]]:
+    """SVHN's split "unlabelled", what D trains on: the train digits, then test digits 0 .. SVHN_MEASURED_FROM - 1,
+    all without labels (the SVM sees those test digits' labels anyway; the measured digits are never in it)."""
+    def read(where: Path, split: str) -> Iterator[Item]:
+        if split != "unlabelled":
+            yield from items(where, split)
+            return
+        for item_id, payload, _ in items(where, "train"):
+            yield item_id, payload, -1
+        for i, (item_id, payload, _) in enumerate(items(where, "test")):
+            if i >= SVHN_MEASURED_FROM:
+                return
+            yield item_id, payload, -1
+    return read
+
+
+def _svhn_unlabelled_count(count: Callable[[Path, str], int]) -> Callable[[Path, str], int]:
+    def read(where: Path, split: str) -> int:
+        if split != "unlabelled":
+            return count(where, split)
+        return count(where, "train") + min(SVHN_MEASURED_FROM, count(where, "test"))
+    return read
 
 
 def _svhn_mirror_items(archive: Path, split: str) -> Iterator[Item]:
@@ -255,13 +286,15 @@ def _build_registry() -> dict[str, DatasetSpec]:
                     lambda root, split: cifar_batches_items(root / "cifar-10-batches-py", split),
                     lambda root, split: 50_000 if split == "train" else 10_000, labelled=True),
         DatasetSpec("svhn", "SVHN cropped digits (Table 2). Mirror: first 10,000 labelled test digits "
-                    "(split 'test'), first 1,083 unlabelled train digits (split 'train')",
-                    ("train", "test", "extra"), "svhn-mirror.tar.gz",
+                    "(split 'test'), first 1,083 unlabelled train digits (split 'train'); split 'unlabelled', "
+                    "what D trains on: the train digits and test digits 0-4,999 without labels, never the "
+                    "measured test digits 5,000 on", ("train", "test", "extra", "unlabelled"), "svhn-mirror.tar.gz",
                     "b43d7cbca6c0d535cde14e47d993254a62d2e6e39746ea7b0af1f4fe254f9d6e",
                     "free for non-commercial research (Netzer et al. 2011)",
-                    _svhn_mirror_items, _svhn_mirror_count, "svhn",
+                    _svhn_unlabelled(_svhn_mirror_items), _svhn_unlabelled_count(_svhn_mirror_count), "svhn",
                     lambda root: [_torchvision_fetch("SVHN", split=s)(root) for s in ("train", "test")],
-                    _svhn_official_items, _svhn_official_count, labelled=True),
+                    _svhn_unlabelled(_svhn_official_items), _svhn_unlabelled_count(_svhn_official_count),
+                    labelled=True, train_split="unlabelled"),
         DatasetSpec("celeba", "CelebA aligned faces (stand-in for the paper's unreleased faces set, §4.2)",
                     ("train",), "celeba-10k.tar.gz",
                     "ba2e6311ebba207af8136f5d68da830791a6d8e0b32de40668db6ba70115fa9e",

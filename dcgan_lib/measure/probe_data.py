@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from dcgan_lib.data import registry
+
 
 def class_balanced_draw(labels: np.ndarray, n: int, rng: np.random.Generator,
                         pool: np.ndarray | None = None) -> np.ndarray:
@@ -42,7 +44,7 @@ class Split:
     description: str
 
 
-OFFLINE_MEASURED_FROM = 5000  # offline SVHN: official test digits from this index on are measured, never trained on
+OFFLINE_MEASURED_FROM = registry.SVHN_MEASURED_FROM  # offline SVHN: test digits from here on are measured only
 
 
 def offline_svhn_split(n_labelled: int, sizes: tuple[int, int, int], seed: int = 0,

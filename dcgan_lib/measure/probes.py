@@ -241,22 +241,20 @@ def svhn_data(settings: ProbeSettings, protocol: str = "auto", seed: int = 0) ->
 
 
 def svhn_unlabelled() -> data.ImageSet:
-    """The offline protocol's unlabelled SVHN digits: what D may train on and BatchNorm statistics come from.
+    """The offline protocol's unlabelled SVHN digits: what D trains on (SVHN's split "unlabelled", the store's
+    training split for svhn) and where BatchNorm statistics come from.
 
     The mirror's 1,083 unlabelled train digits plus official test digits 0-4999 without their labels (the label
     pool and validation digits, whose labels the SVM sees anyway); never digits 5000-9999, where Table 2's
     error is measured. `info["what"]` says so, for the records.
     """
-    train = data.prepare("svhn", 32, "train")
-    test = data.prepare("svhn", 32, "test")
-    first = np.arange(min(OFFLINE_MEASURED_FROM, len(test)))
-    images = np.concatenate([np.asarray(train.images), np.asarray(test.images)[first]])
-    what = (f"{len(train):,} unlabelled train digits + official test digits 0-{len(first) - 1:,} without labels "
-            f"({len(images):,} digits; never test digits {OFFLINE_MEASURED_FROM:,}-{len(test) - 1:,})")
-    info = {**train.info, "split": f"train+test[0:{len(first)}]", "n": len(images), "labelled": False,
-            "what": what, "never_trained_on": f"test[{OFFLINE_MEASURED_FROM}:]"}
-    info.pop("labels", None)
-    return data.ImageSet(images, None, [*train.ids, *[test.ids[i] for i in first]], info)
+    digits = data.prepare("svhn", 32, "unlabelled")
+    n_test = len(digits) - data.prepare("svhn", 32, "train", progress=False).info["n"]
+    last = data.prepare("svhn", 32, "test", progress=False).info["n"] - 1
+    what = (f"{len(digits) - n_test:,} unlabelled train digits + official test digits 0-{n_test - 1:,} without "
+            f"labels ({len(digits):,} digits; never test digits {OFFLINE_MEASURED_FROM:,}-{last:,})")
+    return data.ImageSet(digits.images, None, digits.ids, {**digits.info, "labelled": False, "what": what,
+                                                           "never_trained_on": f"test[{OFFLINE_MEASURED_FROM}:]"})
 
 
 def choose_c(train: tuple, val: tuple, settings: ProbeSettings, solver: str = "auto",

@@ -26,11 +26,12 @@ from dcgan_lib.measure import fid
 
 
 def load_training_images(dataset: str | registry.DatasetSpec, variant: str, profile: str,
-                         dedup: str | Path | None = None, split: str = "train",
+                         dedup: str | Path | None = None, split: str | None = None,
                          size: int | None = None) -> data.ImageSet:
     """The uint8 training images of a dataset (name or spec) at `size` px (default: the variant's) and the
-    profile's limit."""
+    profile's limit, from `split` (default: the split the dataset's models train on, spec.train_split)."""
     spec = registry.get_spec(dataset)
+    split = split or spec.train_split
     if split == "heldout":
         raise ValueError(f"{spec.name}'s held-out split is never trained on; measure against it (reference_images)")
     prof = profiles.get_profile(profile)
