@@ -197,3 +197,16 @@ def test_image_size_is_for_folder_datasets_and_sizes_the_nets_allow(folder_datas
     assert "svhn32 is fixed at 32 px" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # not a number: argparse's own error, exit 2
         main(["train", "--dataset", folder_dataset, "--variant", "lsun64", "--lr", "fast"])
+
+
+def test_train_numerics_flag_sets_amp_and_auto_leaves_the_default():
+    from dcgan_lib.cli import build_parser
+    from dcgan_lib.cli.train_cmd import overrides_of
+
+    def amp_of(*flags):
+        args = build_parser().parse_args(["train", "--dataset", "bedrooms", "--variant", "lsun64", *flags])
+        return overrides_of(args).get("amp", "unset")
+
+    assert (amp_of(), amp_of("--numerics", "bf16"), amp_of("--numerics", "fp32")) == ("unset", True, False)
+    with pytest.raises(SystemExit):
+        amp_of("--numerics", "fp16")
