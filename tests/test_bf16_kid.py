@@ -38,3 +38,18 @@ def test_refuses_without_amx_unless_forced(monkeypatch):
         bf16_kid.run("bedrooms", "lsun64", 0.25, "", (2,), (0, 1), profile="smoke")
     with pytest.raises(SystemExit):
         bf16_kid.main(["--seeds", "0"])  # one seed gives no tolerance
+
+
+def test_images_per_s_counts_only_the_steps_of_each_chunk(monkeypatch, tmp_path):
+    """Each point's speed is its own chunk's steps over its own wall time, though the Trainer resumes in fit()."""
+    from dcgan_lib.models import store
+
+    images = store.load_training_images("bedrooms", "lsun64", "smoke")
+    real = store.reference_stats(images, "smoke")
+    clock = iter(range(0, 1000, 10))  # every perf_counter call advances 10 s
+    monkeypatch.setattr(bf16_kid, "_clock", lambda: float(next(clock)))
+    rows = bf16_kid.train_and_score("bedrooms", "lsun64", dict(width=1 / 16, amp=False, snapshot_epochs=False,
+                                                               checkpoint_every=10**9),
+                                    images, tmp_path, (2, 4), real, 4, "smoke", 0, False)
+    assert [r["steps"] for r in rows] == [2, 4]
+    assert rows[0]["images_per_s"] == rows[1]["images_per_s"] == 2 * 16 / 10  # 2 steps of batch 16 in 10 s
