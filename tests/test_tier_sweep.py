@@ -68,3 +68,32 @@ def test_a_d_judged_by_table1_is_probed_on_validation_and_drawn_beside_the_table
     assert "kid" not in row and "accuracy" not in row  # validation only: no test accuracy in the sweep
     assert rec["metrics"]["table1_references"] == {"K-means": 0.42}  # its validation accuracy at its chosen C
     assert rec["metrics"]["best_at_largest_budget"]["cifar10"]["val_accuracy"] == row["val_accuracy"]
+
+
+def test_the_kid_judge_never_reads_the_held_out_split(monkeypatch):
+    """The course reports KID against held-out images, so the sweep that chooses its settings must not read them."""
+    from dcgan_lib.models import store
+
+    images = store.load_training_images("bedrooms", "lsun64", "smoke")
+    monkeypatch.setattr(data, "heldout_of", lambda *a, **k: pytest.fail("the sweep's judge read the held-out split"))
+    judge = tier_sweep.KIDJudge(images, "smoke", seed=0, progress=False)
+    assert judge.real.info["split"] == "train"
+    assert store.reference_images(images, "smoke", against="train").info["split"] == "train"
+
+
+def test_the_recipe_is_part_of_a_setting_and_reaches_the_trainer(tmp_path, monkeypatch):
+    paper, augmented = (tier_sweep.Setting("bedrooms", "lsun64", 1 / 16, 8, diffaug=d) for d in ("", "color,cutout"))
+    assert paper.label != augmented.label and paper.folder_name != augmented.folder_name
+    assert "DiffAugment color,cutout" in augmented.label
+    assert {s.diffaug for s in tier_sweep.GRID if s.dataset == "bedrooms"} == {"", tier_sweep.DIFFAUG}
+
+    class Seen(Exception):
+        pass
+
+    def trainer(cfg, *args, **kwargs):
+        raise Seen(cfg.diffaug)
+
+    monkeypatch.setattr(tier_sweep, "Trainer", trainer)
+    monkeypatch.setattr(tier_sweep, "KIDJudge", lambda *a, **k: None)
+    with pytest.raises(Seen, match="color,cutout"):
+        tier_sweep.sweep_setting(augmented, (1,), "smoke", tmp_path / "run", progress=False)

@@ -166,22 +166,26 @@ def calibrated(g: nets.Generator, profile: str) -> nets.Generator:
     return nets.calibrate_batchnorm(g, batches=batches, batch_size=batch_size)
 
 
-def reference_images(images: data.ImageSet, profile: str, limit: int | None = None) -> data.ImageSet:
+def reference_images(images: data.ImageSet, profile: str, limit: int | None = None,
+                     against: str = "heldout") -> data.ImageSet:
     """The real images a model trained on `images` is measured against: `limit` (default fid.budget(profile).real)
     evenly spaced images of its dataset's held-out split, which no model trains on (data.heldout_of), or of the
-    training images themselves where the dataset has none (LSUN, CelebA). Their info names the split."""
+    training images themselves where the dataset has none (LSUN, CelebA) or `against` is "train" (a choice that
+    must not see the held-out images: tier_sweep). Their info names the split."""
+    if against not in ("heldout", "train"):
+        raise ValueError(f"against must be 'heldout' or 'train', got {against!r}")
     n = fid.budget(profile).real if limit is None else limit
-    held = data.heldout_of(images, n)
+    held = data.heldout_of(images, n) if against == "heldout" else None
     source = images if held is None else held
     keep = data.subset_indices(len(source), n)
     return data.ImageSet(source.images[keep], None, [source.ids[i] for i in keep], {**source.info, "n": len(keep)})
 
 
 def reference_stats(images: data.ImageSet, profile: str, device: torch.device | str = "cpu",
-                    progress: bool = False) -> fid.Stats:
-    """Inception statistics of reference_images(images, profile) (cached in data/fid_stats); their info
-    names the dataset, split and count measured against."""
-    return fid.image_stats(reference_images(images, profile), device=device, progress=progress)
+                    progress: bool = False, against: str = "heldout") -> fid.Stats:
+    """Inception statistics of reference_images(images, profile, against=against) (cached in data/fid_stats);
+    their info names the dataset, split and count measured against."""
+    return fid.image_stats(reference_images(images, profile, against=against), device=device, progress=progress)
 
 
 def final_quality(folder: str | Path, images: data.ImageSet, profile: str, device: torch.device | str = "cpu",
