@@ -76,12 +76,18 @@ NUMBERS = (
 # here: the numbers beside each image come from its record.
 LOOKED: dict[str, tuple[str, str]] = {
     "fig2_bedrooms_one_epoch.png": (
-        "301723e4742b", "Every sample is the same flat grey noise: after one pass over the mirror's few thousand "
-        "bedrooms (a few dozen steps) G has learnt nothing visible. The paper's one-epoch samples are already "
-        "bedrooms; ours are not."),
+        "409a2d9b72ed", "Every sample is the same brownish-grey tiling of blotches: after one pass over the mirror's "
+        "7,505 bedrooms (117 steps) G has learnt nothing visible. The paper's one-epoch samples (23,695 steps of "
+        "3M bedrooms) are already bedrooms; ours are not."),
     "fig3_bedrooms_five_epochs.png": (
-        "1c80c17ac5ae", "Grey, blurry blobs, lighter at the top and darker at the bottom: a hint of a room's "
-        "layout, but no bed, window or piece of furniture can be recognised."),
+        "f39fe97b8edf", "Grey and orange squares crossed by dark vertical and horizontal strokes and a dark band at "
+        "the bottom: a room's layout (walls, a window-like light patch, a floor) is hinted at, but no bed can be "
+        "recognised. Our fifth epoch is 585 steps, the paper's 118,475."),
+    "bedrooms_samples.png": (
+        "8cd7ed33fb43", "Bedrooms: most samples show a bed with white sheets in a room, with windows (bright panes "
+        "with frames), lamps, headboards and walls in perspective; blurry at 64 px, some smeared or dark, and about "
+        "5 of the 64 a colourful texture with no room in it. The nearest training images "
+        "(bedrooms_nearest_neighbours.png) are other rooms, not copies."),
     "fig4_bedrooms_walk.png": (
         "f0125f2e123d", "Each row changes gradually, with no sudden jumps, as the paper says; but the frames are "
         "blurry patches of brown, white and pink, and no frame is recognisably a bedroom, so the walk cannot show "
