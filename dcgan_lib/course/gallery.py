@@ -89,22 +89,29 @@ LOOKED: dict[str, tuple[str, str]] = {
         "5 of the 64 a colourful texture with no room in it. The nearest training images "
         "(bedrooms_nearest_neighbours.png) are other rooms, not copies."),
     "fig4_bedrooms_walk.png": (
-        "f0125f2e123d", "Each row changes gradually, with no sudden jumps, as the paper says; but the frames are "
-        "blurry patches of brown, white and pink, and no frame is recognisably a bedroom, so the walk cannot show "
-        "the paper's semantic changes (a window appearing, a TV turning into a window)."),
+        "e234246ad592", "Every frame is a bedroom (bed, walls, light from a window), and each row changes gradually "
+        "with no sudden jumps. Along the way rooms change as the paper describes: a tall window widens into two "
+        "windows (row 4), a wall turns into a window (row 6), a bed with a headboard appears in a bright room (last "
+        "row). One walk passes through the model's colourful texture mode (rows 5-6)."),
     "fig5_guided_backprop.png": (
-        "b82127725a9d", "The real bedrooms are clear. The trained D's maps (left) are small patches of "
-        "high-frequency colour noise with some horizontal and vertical streaks on bed and furniture edges; the "
-        "random D's maps (right) are larger green-tinted noise blobs. By eye neither picks out beds or windows as "
-        "the paper's maps do."),
+        "8d1161f6c01d", "The trained D's maps (left) are localised patches with oriented stripes that follow bed "
+        "edges, headboards and striped bedding, and for some units the vertical bars of windows and doors (fifth "
+        "and sixth rows of maps); the random D's maps (right) are green-tinted speckle blobs with little structure. "
+        "Less clean than the paper's maps, but the trained units do respond to beds and window frames."),
+    "faces_samples.png": (
+        "1b6d40846530", "Faces: most samples show a face front-on or slightly turned, with hair, eyes, nose and "
+        "mouth in place, men and women, varied hair colours and backgrounds; many are distorted (smeared eyes, "
+        "asymmetric features, blotchy skin) and a few are barely faces."),
     "fig7_vector_arithmetic.png": (
-        "9ab1c09b0c3d", "The faces are blurry, with green and pink colour blotches. The nine results of each sum "
-        "are almost the same face; a smile is faint at best and no glasses can be seen (the 'eyes hidden' results "
-        "have dark eye regions). The pixel-space sums (right) are soft blends of faces, not the paper's clean "
-        "transfers."),
+        "18fb956c73f3", "Recognisable faces now. The nine 'smiling man' results are one young man with dark hair, "
+        "barely smiling; the nine 'woman with glasses' results are one woman, some with a hint of glasses-like dark "
+        "rims round the eyes. The exemplars show the concepts only loosely (the 'man with glasses' row is hard to "
+        "read). Each nine vary in lighting and background but keep one identity. The pixel-space sums (right) are "
+        "blurred blends."),
     "fig8_face_pose.png": (
-        "367f48f33d12", "Blurry faces with green and pink blotches. Along each row the lighting, hair and "
-        "background change more visibly than the direction the head faces; a turn is hard to see by eye."),
+        "cbcfef5cd171", "Recognisable faces. Several rows turn: the first from a face turned to the viewer's left "
+        "to front-on with the head tilted, the third and fourth from front-on to a slight turn; others change "
+        "lighting, hair and background more than pose. The turns are smaller and less clean than the paper's."),
     "authors_svhn_samples.png": (
         "6e4aa94d90de", "Recognisable house-number digits in varied colours, fonts and backgrounds, some blurred "
         "or half-formed, as real SVHN crops are: the port draws what the authors' generator learnt."),
