@@ -46,8 +46,9 @@ class TrainConfig:
     collapse_threshold: float = 1e-3
     channels_last: bool = True
     # bf16 autocast. None (default): on CUDA GPUs with bf16 tensor cores only; CPU training stays fp32 everywhere,
-    # so records made on CPUs with and without AMX agree (bf16's CPU training quality is not yet measured equal).
-    # True: also on CPUs with AMX (fast bf16 tiles; the bench's "ours bf16" row). False: fp32 everywhere.
+    # so records made on CPUs with and without AMX agree. True: also on CPUs with AMX, measured to train as well as
+    # fp32 (held-out KID at equal steps, two seeds each: figures/bf16_kid_bedrooms.json) and 2.3x faster at the cpu
+    # tier's width (figures/bench.md); `train --numerics bf16`. False: fp32 everywhere.
     amp: bool | None = None
     fused_adam: bool = True
     compile: bool = False
