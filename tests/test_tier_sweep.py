@@ -1,4 +1,5 @@
 """The cpu-tier sweep: trains to CPU budgets, resumes between them, scores each point, writes its record."""
+import dataclasses
 import json
 
 import numpy as np
@@ -16,6 +17,11 @@ needs_fid = pytest.mark.skipif(not fid.available(), reason="FID Inception weight
 def test_sweep_trains_to_each_budget_and_scores(tmp_path, monkeypatch):
     monkeypatch.setattr(tier_sweep.results, "ROOT", tmp_path)
     monkeypatch.setattr(tier_sweep, "FIRST_STEPS", 2)
+    plan = tier_sweep.store.plan
+    # how many steps fit in 15 CPU-s depends on the machine, and a tiny GAN may collapse by then (CI saw it at
+    # step ~945): this test is about budgets and scoring, so the collapse stop is off (its own tests are in test_train)
+    monkeypatch.setattr(tier_sweep.store, "plan", lambda *a, **k: dataclasses.replace(plan(*a, **k),
+                                                                                       collapse_patience=0))
     setting = tier_sweep.Setting("cifar10", "imagenet32", 1 / 16, 8)
     path = tier_sweep.run((setting,), budgets=(1, 15), profile="smoke", progress=False)
     rec = json.loads(path.read_text())
