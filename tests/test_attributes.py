@@ -60,8 +60,9 @@ def mirror(tmp_path, monkeypatch):
         Image.fromarray(rng.integers(0, 256, (24, 20, 3), dtype=np.uint8)).save(buf, format="PNG")
         faces[f"celeba-10k/{name}"] = buf.getvalue()  # PNG bytes under the mirror's .jpg name: PIL reads either
     face_sha = targz(folder / "celeba-10k.tar.gz", faces)
-    for name, digest in (("celeba_attributes", sha), ("celeba", face_sha)):
+    for name, digest in (("celeba_attributes", sha), ("celeba_aligned", face_sha)):
         monkeypatch.setitem(registry.DATASETS, name, replace(registry.DATASETS[name], sha256=digest))
+    monkeypatch.setitem(registry.DATASETS, "celeba", replace(registry.DATASETS["celeba"], heldout=0))  # 12 faces
     attributes._TABLES.clear()
     yield folder
     attributes._TABLES.clear()

@@ -3,10 +3,12 @@ import json
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from dcgan_lib.cli import main
 from dcgan_lib.config import profiles
@@ -63,6 +65,14 @@ def test_store_trains_on_when_the_profile_asks_for_more_and_refuses_a_changed_ne
     monkeypatch.setitem(profiles.PROFILES, "smoke", replace(smoke, diffaug={(dataset, "imagenet32"): "color"}))
     with pytest.raises(ValueError, match=r"'diffaug': \('', 'color'\)"):  # another recipe: not the profile's model
         store.get_model(dataset, "imagenet32", "smoke")
+
+
+def test_store_refuses_a_model_trained_on_other_images(folder_dataset):
+    """A held-out split added after training (or any change to the images) must not serve the old model."""
+    store.get_model(folder_dataset, "imagenet32", "smoke")
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(Path(folder_dataset[len("folder:"):]) / "extra.png")
+    with pytest.raises(ValueError, match=r"trained on other images \(n differ.*move the folder aside"):
+        store.get_model(folder_dataset, "imagenet32", "smoke")
 
 
 def test_store_plan_takes_each_models_width_and_epochs_from_the_profile():

@@ -3,6 +3,7 @@ combined bedrooms stand-in (two archives, a removal list, a held-out split)."""
 import io
 import json
 import pickle
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from PIL import Image
 
 from dcgan_lib.data import archives, data, datasets, registry
 from dcgan_lib.gan.train import BatchSampler
+from conftest import smooth_jpeg, write_tar
 
 
 @pytest.fixture
@@ -277,6 +279,28 @@ def test_bedrooms_combines_both_archives_and_holds_images_out(bedrooms_mirror):
     assert datasets.describe("bedrooms")["source"] == "mirror: bedrooms-3k.tar.gz + bedrooms-places365-5100.tar.gz"
 
 
+def test_faces_hold_images_out_without_a_removal_list(tmp_path, monkeypatch, recwarn):
+    from dcgan_lib.models import store
+
+    faces = {f"celeba-10k/{i:06d}.jpg": smooth_jpeg(i, 40) for i in range(1, 13)}
+    path = write_tar(tmp_path / "mirror" / "celeba-10k.tar.gz", faces)
+    monkeypatch.setitem(registry.DATASETS, "celeba_aligned",
+                        replace(registry.DATASETS["celeba_aligned"], sha256=archives.sha256_of(path)))
+    monkeypatch.setitem(registry.DATASETS, "celeba", replace(registry.DATASETS["celeba"], heldout=3))
+    monkeypatch.setenv("DCGAN_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("DCGAN_MIRROR", str(tmp_path / "mirror"))
+    train = store.load_training_images("celeba", "faces64", "cpu")
+    held = data.heldout_of(train)
+    assert len(train) == 9 and len(held) == 3 and not set(train.ids) & set(held.ids)
+    assert sorted(train.ids + held.ids) == sorted(faces)
+    splits = train.provenance()["splits"]
+    assert splits["counts"] == {"all": 12, "removed": 0, "heldout": 3, "train": 9}
+    assert splits["duplicates"] == {"list": None, "applied": False, "why": "celeba has no removal list"}
+    assert not [w for w in recwarn if "de-duplicated" in str(w.message)]  # nothing to warn about: no list is due
+    ref = store.reference_images(train, "smoke")
+    assert ref.info["split"] == "heldout" and ref.info["dataset"] == "celeba" and set(ref.ids) <= set(held.ids)
+
+
 def test_removal_list_is_applied_before_the_heldout_pick(bedrooms_mirror):
     from dcgan_lib.models import store
 
@@ -342,7 +366,7 @@ def test_heldout_pick_depends_on_ids_and_seed_only():
 
 def test_empty_folders_left_by_a_failed_download_are_not_an_official_copy(tmp_path):
     """`data fetch` of a torchvision set can die after making its folders: the mirror must still be used."""
-    spec = registry.get_spec("celeba")
+    spec = registry.get_spec("celeba_aligned")
     (tmp_path / "celeba" / "celeba").mkdir(parents=True)
     assert not registry.official_present(spec, tmp_path)
     (tmp_path / "celeba" / "celeba" / "img_align_celeba.zip").write_bytes(b"x")

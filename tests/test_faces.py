@@ -30,7 +30,7 @@ def celeba():
         pytest.skip("needs the offline mirror (DCGAN_MIRROR) for real faces")
     from dcgan_lib.data import data, datasets
 
-    items = list(itertools.islice(datasets.iter_raw("celeba"), 301))
+    items = list(itertools.islice(datasets.iter_raw("celeba_aligned"), 301))  # every face, in file order
     pick = {"left": 74, "right": 60, "frontal": 300}  # 0-based: 000075.jpg etc.
     return {k: data.decode_image(items[i][1], 64) for k, i in pick.items()}
 

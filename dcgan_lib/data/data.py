@@ -5,7 +5,7 @@ into a uint8 array at the training size (min-resize + centre crop) under data/ca
 batches from that array and scales them to [-1, 1] on the fly (to_float). Decoding is kept apart from the
 registry, so adding a dataset touches only dcgan_lib.data.registry and changing the preprocessing only this module.
 Bad files never crash a run: they are skipped, counted and listed. A dataset with a held-out split (the
-bedrooms stand-in) serves it by `heldout_of`; no training path reads it.
+bedrooms and faces stand-ins) serves it by `heldout_of`; no training path reads it.
 """
 from __future__ import annotations
 

@@ -4,8 +4,8 @@ Every dataset is read from one of two places: its official release (torchvision'
 lmdb, a user's ImageNet folder, the authors' model files at a pinned commit), or an archive in an offline
 mirror named by DCGAN_MIRROR (see ../shared/data/README.md). A DatasetSpec names both, with the mirror
 archive's pinned sha256, the official download (checked against its published checksum) and the readers
-(dcgan_lib.data.archives) that turn either into items. A combined spec (`parts`: the bedrooms stand-in) names the
-datasets it is made of, its committed removal list and its held-out split. get_spec looks one up;
+(dcgan_lib.data.archives) that turn either into items. A combined spec (`parts`: the bedrooms and faces stand-ins)
+names the datasets it is made of, its committed removal list (if any) and its held-out split. get_spec looks one up;
 dcgan_lib.data.datasets finds or fetches it on disk.
 """
 from __future__ import annotations
@@ -61,7 +61,7 @@ class DatasetSpec:
     extra: dict = field(default_factory=dict)
     # A combined dataset (dcgan_lib.data.datasets reads it): the registered datasets it is made of, in this order (their
     # item ids are kept), split "all" holding every image of them. Its removal list (a dedup groups file, under the
-    # project) drops all but the first of each duplicate group, then `heldout` images of the rest, picked by a
+    # project; None: nothing is removed) drops all but the first of each duplicate group, then `heldout` images of the rest, picked by a
     # seeded hash of their ids, form the split "heldout" that no model trains on; "train" is what remains.
     # the split models train on (the store's default): "train", or SVHN's "unlabelled" (see SVHN_MEASURED_FROM)
     train_split: str = "train"
@@ -295,13 +295,17 @@ def _build_registry() -> dict[str, DatasetSpec]:
                     lambda root: [_torchvision_fetch("SVHN", split=s)(root) for s in ("train", "test")],
                     _svhn_unlabelled(_svhn_official_items), _svhn_unlabelled_count(_svhn_official_count),
                     labelled=True, train_split="unlabelled"),
-        DatasetSpec("celeba", "CelebA aligned faces (stand-in for the paper's unreleased faces set, §4.2)",
+        DatasetSpec("celeba_aligned", "CelebA's aligned faces, img_align_celeba (mirror: the first 10,000)",
                     ("train",), "celeba-10k.tar.gz",
                     "ba2e6311ebba207af8136f5d68da830791a6d8e0b32de40668db6ba70115fa9e",
                     "non-commercial research only (Liu et al. 2015)", celeba_items, celeba_count, "celeba",
                     _torchvision_fetch("CelebA", split="all"),
                     folder_reader(lambda r: r / "celeba" / "img_align_celeba"),
                     _count_items(folder_reader(lambda r: r / "celeba" / "img_align_celeba"))),
+        DatasetSpec("celeba", "the faces stand-in for the paper's unreleased faces set (§4.2): celeba_aligned "
+                    "('all'), 1,000 held out ('heldout'), the rest 'train'", ("train", "heldout", "all"),
+                    licence="non-commercial research only (Liu et al. 2015)", parts=("celeba_aligned",),
+                    heldout=1000, heldout_seed=0),
         DatasetSpec("celeba_attributes", "CelebA's 40 attribute labels (Smiling, Male, Eyeglasses, ...) and "
                     "partition of every aligned face (Fig. 7's attribute classifiers; dcgan_lib.figures.attributes)",
                     ("labels",), "celeba-attributes.tar.gz",

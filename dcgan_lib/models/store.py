@@ -23,6 +23,7 @@ from dcgan_lib.gan import nets, runs
 from dcgan_lib.gan.train import Trainer
 from dcgan_lib.gan.train_config import TrainConfig, differences
 from dcgan_lib.measure import fid
+from dcgan_lib.records import results
 
 
 def load_training_images(dataset: str | registry.DatasetSpec, variant: str, profile: str,
@@ -115,8 +116,10 @@ def get_model(dataset: str, variant: str, profile: str | None = None, calibrate:
     return g, d, info
 
 
-# what makes a store model the profile's model: its net and recipe (a user's seed or flags are theirs)
+# what makes a store model the profile's model: its net and recipe (a user's seed or flags are theirs), and the
+# images it trained on (a held-out split added later must not be served by a model that trained on it)
 PLANNED_FIELDS = ("variant", "width", "batch_size", "lr", "diffaug")
+DATA_FIELDS = ("dataset", "split", "source", "sha256", "n", "splits")
 
 
 def _ready(folder: Path, dataset: str, variant: str, profile: str) -> bool:
@@ -128,8 +131,15 @@ def _ready(folder: Path, dataset: str, variant: str, profile: str) -> bool:
         return False
     saved = runs.read_checkpoint(path, keys=("step", "train_config"))
     record = runs.read_record(folder, missing_ok=True)
-    n_images = record["metrics"]["images"] if record else len(load_training_images(dataset, variant, profile))
-    planned = plan(dataset, variant, profile, n_images)
+    images = load_training_images(dataset, variant, profile)
+    if record:
+        now = json.loads(json.dumps(results.portable(images.provenance()), default=str))  # as records hold it
+        changed = {k: (record["data"].get(k), now.get(k)) for k in DATA_FIELDS if record["data"].get(k) != now.get(k)}
+        if changed:
+            raise ValueError(f"{folder} holds a model trained on other images ({', '.join(changed)} differ: "
+                             f"{json.dumps(changed, default=str)[:300]}): the data changed since; move the folder "
+                             "aside (or delete it) and the store trains it again")
+    planned = plan(dataset, variant, profile, record["metrics"]["images"] if record else len(images))
     diff = differences(saved["train_config"], planned, PLANNED_FIELDS)
     if diff:
         raise ValueError(f"{folder} holds a model trained with {diff} (saved, the {profile} profile now): the "

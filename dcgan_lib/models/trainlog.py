@@ -131,7 +131,8 @@ QUALITY_FIELDS = ("epoch", "step", "fid", "kid", "kid_std", "samples", "real_ima
 
 def quality_curve(folder: str | Path, samples: int | None = None, points: int | str | None = "budget",
                   device="cpu", progress: bool = True, seed: int = 0, epochs: list[int] | None = None) -> list[dict]:
-    """KID and FID of G after each kept epoch (snapshots/G_epoch<N>.pt) against the run's training images.
+    """KID and FID of G after each kept epoch (snapshots/G_epoch<N>.pt) against store.reference_images: its
+    dataset's held-out images, or its training images where the dataset has no held-out split.
 
     `samples` G samples per snapshot (default fid.budget(profile).curve_samples) against the
     budget's real images (statistics cached in data/fid_stats); `points` snapshots, evenly spaced
