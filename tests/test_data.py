@@ -8,11 +8,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from conftest import smooth_jpeg, write_tar
 from PIL import Image
 
 from dcgan_lib.data import archives, data, datasets, registry
 from dcgan_lib.gan.train import BatchSampler
-from conftest import smooth_jpeg, write_tar
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ A dataset (see dcgan_lib.data.registry) is read from its official release when t
 its mirror archive, copied from the offline mirror named by DCGAN_MIRROR and checked against its pinned
 sha256 before use (a stamp beside it spares re-hashing it on every run). find_source says which,
 fetch brings one on disk, status lists them all and describe is the provenance written into records.
-A combined dataset (the bedrooms and faces stand-ins) reads its parts in turn; its splits come from item ids alone
-(assign_splits): its committed removal list (if it has one) drops duplicates, then a seeded hash of the ids holds
+A combined dataset (the bedrooms and faces stand-ins) reads its parts in turn; its splits come from item ids
+alone (assign_splits): its committed removal list (if it has one) drops duplicates, then a seeded hash of the ids holds
 images out, so the held-out split never depends on pixels, caches or the order anything ran in.
 It never decodes pixels: dcgan_lib.data.data turns the raw items into the uint8 caches training reads.
 """
@@ -277,7 +277,8 @@ def _combined_source(spec: DatasetSpec, auto_fetch: bool) -> Source:
             yield from part.items("train")
 
     def splits() -> dict[str, list[str]]:
-        if doc is None and spec.duplicates and dup_info["why"] not in _WARNED:  # once per process, when a split needs the list
+        # once per process, when a split needs a removal list the dataset should have
+        if doc is None and spec.duplicates and dup_info["why"] not in _WARNED:
             _WARNED.add(dup_info["why"])
             warnings.warn(dup_info["why"], stacklevel=4)
         if fingerprint not in _SPLITS:

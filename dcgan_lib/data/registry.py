@@ -61,8 +61,9 @@ class DatasetSpec:
     extra: dict = field(default_factory=dict)
     # A combined dataset (dcgan_lib.data.datasets reads it): the registered datasets it is made of, in this order (their
     # item ids are kept), split "all" holding every image of them. Its removal list (a dedup groups file, under the
-    # project; None: nothing is removed) drops all but the first of each duplicate group, then `heldout` images of the rest, picked by a
-    # seeded hash of their ids, form the split "heldout" that no model trains on; "train" is what remains.
+    # project; None: nothing is removed) drops all but the first of each duplicate group, then `heldout` images of
+    # the rest, picked by a seeded hash of their ids, form the split "heldout" that no model trains on; "train" is
+    # what remains.
     # the split models train on (the store's default): "train", or SVHN's "unlabelled" (see SVHN_MEASURED_FROM)
     train_split: str = "train"
     parts: tuple[str, ...] = ()

@@ -133,13 +133,13 @@ def _ready(folder: Path, dataset: str, variant: str, profile: str) -> bool:
     record = runs.read_record(folder, missing_ok=True)
     images = load_training_images(dataset, variant, profile)
     if record:
-        now = json.loads(json.dumps(results.portable(images.provenance()), default=str))  # as records hold it
+        now = results.as_recorded(images.provenance())
         changed = {k: (record["data"].get(k), now.get(k)) for k in DATA_FIELDS if record["data"].get(k) != now.get(k)}
         if changed:
             raise ValueError(f"{folder} holds a model trained on other images ({', '.join(changed)} differ: "
                              f"{json.dumps(changed, default=str)[:300]}): the data changed since; move the folder "
                              "aside (or delete it) and the store trains it again")
-    planned = plan(dataset, variant, profile, record["metrics"]["images"] if record else len(images))
+    planned = plan(dataset, variant, profile, len(images))
     diff = differences(saved["train_config"], planned, PLANNED_FIELDS)
     if diff:
         raise ValueError(f"{folder} holds a model trained with {diff} (saved, the {profile} profile now): the "

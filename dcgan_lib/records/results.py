@@ -104,8 +104,13 @@ def write_record(stem: str | Path, *, name: str, profile: str, metrics: dict[str
     }
     path = out_dir / f"{Path(stem).name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(portable(record), indent=2, default=_jsonable) + "\n")
+    path.write_text(json.dumps(as_recorded(record), indent=2) + "\n")
     return path
+
+
+def as_recorded(value: Any) -> Any:
+    """A value as a record holds it once read back: paths made portable, numpy and Path values as JSON's."""
+    return json.loads(json.dumps(portable(value), default=_jsonable))
 
 
 def _bases() -> list[tuple[str, str]]:
