@@ -99,19 +99,19 @@ LOOKED: dict[str, tuple[str, str]] = {
         "and sixth rows of maps); the random D's maps (right) are green-tinted speckle blobs with little structure. "
         "Less clean than the paper's maps, but the trained units do respond to beds and window frames."),
     "faces_samples.png": (
-        "1b6d40846530", "Faces: most samples show a face front-on or slightly turned, with hair, eyes, nose and "
-        "mouth in place, men and women, varied hair colours and backgrounds; many are distorted (smeared eyes, "
-        "asymmetric features, blotchy skin) and a few are barely faces."),
+        "9ba1cc1aa136", "Faces: nearly every sample is a face, mostly front-on, with hair framing it and eyes, nose "
+        "and mouth in place; men and women, light and dark hair, varied backgrounds. Many are distorted (smeared or "
+        "uneven eyes, blotchy skin, broken mouths) and a few are hard to read, but the grid reads as faces."),
     "fig7_vector_arithmetic.png": (
-        "18fb956c73f3", "Recognisable faces now. The nine 'smiling man' results are one young man with dark hair, "
-        "barely smiling; the nine 'woman with glasses' results are one woman, some with a hint of glasses-like dark "
-        "rims round the eyes. The exemplars show the concepts only loosely (the 'man with glasses' row is hard to "
-        "read). Each nine vary in lighting and background but keep one identity. The pixel-space sums (right) are "
-        "blurred blends."),
+        "d977038b903b", "The exemplars are faces but show their concepts loosely: the 'neutral man' and 'man with "
+        "glasses' columns are dark and smeared, and no glasses are visible. The nine 'smiling man' results are one "
+        "light-haired face with an open smile that reads as a woman as much as a man; the nine 'woman with glasses' "
+        "results are one woman with dark smears across the eyes rather than glasses. Each nine keep one identity "
+        "with small changes. The pixel-space sums (right) are blurred blends."),
     "fig8_face_pose.png": (
-        "cbcfef5cd171", "Recognisable faces. Several rows turn: the first from a face turned to the viewer's left "
-        "to front-on with the head tilted, the third and fourth from front-on to a slight turn; others change "
-        "lighting, hair and background more than pose. The turns are smaller and less clean than the paper's."),
+        "77b6e404dd2c", "Faces in every frame. Most rows change from left to right, but mostly in identity, hair and "
+        "background (the second row goes from a man to a woman with long hair); a head turn is hard to see in any "
+        "row. The turns are smaller and less clean than the paper's."),
     "authors_svhn_samples.png": (
         "6e4aa94d90de", "Recognisable house-number digits in varied colours, fonts and backgrounds, some blurred "
         "or half-formed, as real SVHN crops are: the port draws what the authors' generator learnt."),
