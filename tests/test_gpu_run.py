@@ -50,7 +50,9 @@ def test_tiny_run_brings_back_every_stage_s_figures_records_and_logs(tmp_path):
 def test_a_run_cut_short_still_returns_the_stages_that_finished(tmp_path):
     """With too little time left, the stage in flight is stopped and the rest skipped; what finished (env, the
     logs so far) is packed in OUT after each stage."""
-    proc = gpu_run(tmp_path / "out", 40, TINY_NOTEBOOKS="01")
+    # 33 s: after env (~2 s) and the 15 s reserve, gpu_check gets at most 16 s; unless it ends within 6 s (it takes
+    # 13-15 s on 2 cores), less than the 10 s a stage needs is left for 01. At 40 s a 13 s gpu_check left exactly 10.
+    proc = gpu_run(tmp_path / "out", 33, TINY_NOTEBOOKS="01")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "== env rc=0" in proc.stdout and "== 01_architecture skipped" in proc.stdout
     logs = members(tmp_path / "out" / "logs.tar.gz")
