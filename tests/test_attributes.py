@@ -295,3 +295,6 @@ def test_judge_says_met_only_when_every_y_beats_c_and_the_average():
 def test_settings_follow_the_profile_with_a_floor():
     assert attributes.settings_for("cpu").images is None
     assert attributes.settings_for("smoke").images == attributes.MIN_FACES
+    # the claim is asserted with the paper's faces model only; smaller models record and report it
+    assert attributes.settings_for("paper").claims_asserted
+    assert not any(attributes.settings_for(p).claims_asserted for p in ("smoke", "cpu", "gpu"))
