@@ -99,3 +99,12 @@ def test_a_fit_out_of_budget_says_it_did_not_converge():
     assert model.report.relative_grad_norm > svm.TOLERANCE
     with pytest.raises(ValueError, match="reference"):
         svm.minimise(lambda w: (w.sum(), w), torch.ones(3, 2), max_evals=5)
+
+
+@pytest.mark.parametrize("shape", [((50, 300), (300, 10)), ((300, 50), (50, 1))])
+def test_thin_mm_is_the_plain_product_also_on_transposed_views(shape):
+    (m, d), (_, k) = shape
+    a, b = torch.randn(m, d), torch.randn(d, k)
+    torch.testing.assert_close(svm.thin_mm(a, b), a @ b, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(svm.thin_mm(a.T.contiguous().T, b), a @ b, rtol=1e-5, atol=1e-4)
+    assert svm.thin_mm(a, b).shape == (m, k)

@@ -32,6 +32,18 @@ PRECONDITION_ROWS = 3000  # rows sampled to estimate the features' leading secon
 PRECONDITION_RANK = 1000  # how many of those directions the preconditioner rescales
 
 
+# --- matrix products with few columns ------------------------------------------------------------
+
+def thin_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a @ b for b with few columns (k classes), computed as (b^T a^T)^T.
+
+    The same product, but on a CPU torch's BLAS runs the transposed form several times faster when b is thin:
+    for a (2048, 28672) and b (28672, 10), one thread, 0.045 s against 0.108 s; for a (28672, 1000)^T, 0.019 s
+    against 0.233 s. Every product of the solvers' with the weights (k columns) goes through here.
+    """
+    return (b.T @ a.T).T
+
+
 # --- standardisation ---------------------------------------------------------------------------
 
 def row_chunks(x, chunk: int, rows: np.ndarray | None = None) -> Iterator[tuple[int, np.ndarray]]:
@@ -132,7 +144,7 @@ class L2SVMObjective:
             grad_b = torch.zeros_like(b_raw)
             for start, xc in self.chunks():
                 t = self.targets[start:start + len(xc)]
-                r = (1 - t * (xc @ w_raw + b_raw)).clamp_min(0)  # (chunk, k)
+                r = (1 - t * (thin_mm(xc, w_raw) + b_raw)).clamp_min(0)  # (chunk, k)
                 loss += r.pow(2).sum() / n
                 tr = -2 * t * r / n
                 grad_raw_t += tr.T @ xc  # (k, d): 3x faster here than xc.T @ tr
@@ -191,8 +203,9 @@ class Preconditioner:
     def _apply(self, v: torch.Tensor, power: int) -> torch.Tensor:
         """P^(1/2) v (power 0) or P^(-1/2) v (power 1) for v (d + 1, k), the last row the bias."""
         w, vecs = v[:-1], self.vecs
-        proj = vecs.T @ w  # (r, k)
-        out = self._rest[power] * (w - vecs @ proj) + vecs @ (self._half[power].unsqueeze(1) * proj)
+        proj = thin_mm(vecs.T, w)  # (r, k)
+        # rest (w - V V^T w) + V half V^T w, with one product by V
+        out = self._rest[power] * w + thin_mm(vecs, (self._half[power] - self._rest[power]).unsqueeze(1) * proj)
         return torch.cat([out, v[-1:] * self._bias[power]])
 
     def to_w(self, u: torch.Tensor) -> torch.Tensor:
@@ -501,4 +514,4 @@ class StreamedL2SVM(_OneVsRest):
 
     def _margins(self, x, rows: np.ndarray | None) -> np.ndarray:
         w_raw, b_raw = fold(self.w, self._standardiser())
-        return np.concatenate([(xc @ w_raw + b_raw).cpu().numpy() for _, xc in self._chunks(x, rows)])
+        return np.concatenate([(thin_mm(xc, w_raw) + b_raw).cpu().numpy() for _, xc in self._chunks(x, rows)])
