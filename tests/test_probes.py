@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from dcgan_lib.config import profiles
-from dcgan_lib.measure import probe_data, probe_tables, probes, svm
+from dcgan_lib.measure import c_search, probe_data, probe_tables, probes, svm
 
 
 @pytest.fixture(autouse=True)
@@ -135,7 +135,7 @@ def test_select_c_on_tiny_data_reports_each_c_and_keeps_the_best():
     x, y = blobs(120, sep=0.5, seed=0)
     xv, yv = blobs(200, sep=0.5, seed=1)
     grid = (1e-4, 1e-2, 1.0)
-    sel = svm.select_c(x, y, xv, yv, grid)
+    sel = c_search.select_c(x, y, xv, yv, grid)
     assert set(grid) <= set(sel.val_accuracy) == set(sel.grid) and sel.C in sel.grid
     assert sel.val_accuracy[sel.C] == max(sel.val_accuracy.values())
     for c in sel.grid:  # the stored scores are the validation accuracies of real fits
@@ -146,9 +146,9 @@ def test_select_c_takes_the_argmax_and_breaks_ties_towards_more_regularisation(m
     scores = {1e-3: 0.5, 1e-2: 0.8, 1e-1: 0.8, 1.0: 0.6}
     monkeypatch.setattr(svm, "svm_accuracy", lambda *a, **k: scores.get(a[4], 0.0))  # Cs off the grid: 0
     x = np.zeros((4, 2), np.float32)
-    assert svm.select_c(x, np.arange(4), x, np.arange(4), (1.0, 1e-1, 1e-2, 1e-3)).C == 1e-2
+    assert c_search.select_c(x, np.arange(4), x, np.arange(4), (1.0, 1e-1, 1e-2, 1e-3)).C == 1e-2
     scores[1.0] = 0.9
-    assert svm.select_c(x, np.arange(4), x, np.arange(4), tuple(scores)).C == 1.0
+    assert c_search.select_c(x, np.arange(4), x, np.arange(4), tuple(scores)).C == 1.0
 
 
 def test_select_c_with_patience_stops_after_that_many_cs_below_the_best(monkeypatch):
@@ -156,14 +156,14 @@ def test_select_c_with_patience_stops_after_that_many_cs_below_the_best(monkeypa
     fitted = []
     monkeypatch.setattr(svm, "svm_accuracy", lambda *a, **k: fitted.append(a[4]) or scores.get(a[4], 0.0))
     x = np.zeros((4, 2), np.float32)
-    sel = svm.select_c(x, np.arange(4), x, np.arange(4), tuple(scores), patience=3)
+    sel = c_search.select_c(x, np.arange(4), x, np.arange(4), tuple(scores), patience=3)
     assert fitted == [1e-4, 1e-3, 1e-2, 1e-1, 1.0] and sel.C == 1e-3 and set(sel.val_accuracy) == set(fitted)
     fitted.clear()  # a C that ties the best resets the count; without patience the whole grid is fitted
     scores[1e-1] = 0.7
-    assert svm.select_c(x, np.arange(4), x, np.arange(4), tuple(scores), patience=2).C == 10.0
+    assert c_search.select_c(x, np.arange(4), x, np.arange(4), tuple(scores), patience=2).C == 10.0
     assert fitted == [*scores, 100.0]  # the best C was the grid's largest: one C above it is tried
     fitted.clear()
-    assert svm.select_c(x, np.arange(4), x, np.arange(4), tuple(scores)).C == 10.0 and len(fitted) == 7
+    assert c_search.select_c(x, np.arange(4), x, np.arange(4), tuple(scores)).C == 10.0 and len(fitted) == 7
 
 
 def _peaked(peak: float):
@@ -179,23 +179,23 @@ def _peaked(peak: float):
 def test_c_search_widens_the_grid_while_the_best_c_sits_at_an_edge():
     grid = (3e-5, 1e-4, 3e-4, 1e-3)
     score, asked = _peaked(1e-6)  # below the grid: widened by the ratio of its two lowest Cs (0.3)
-    sel = svm.search_c(score, grid)
+    sel = c_search.search_c(score, grid)
     assert asked == [*grid, 9e-6, 2.7e-6, 8.1e-7] and sel.C == 8.1e-7
     assert sel.record() == {"grid_tried": [8.1e-7, 2.7e-6, 9e-6, *grid], "widened": True,
                             "widened_by": {"below": 3, "above": 0}, "at_edge": True}  # bounded: 3 steps, still at edge
     score, asked = _peaked(1e-5)  # found one step below: the next step down scores lower, and the search stops
-    sel = svm.search_c(score, grid)
+    sel = c_search.search_c(score, grid)
     assert sel.C == 9e-6 and not sel.at_edge and sel.widened == {"below": 2, "above": 0}
     score, asked = _peaked(2e-2)  # above: by the ratio of the two highest Cs (1e-3 / 3e-4)
-    sel = svm.search_c(score, grid, patience=2)
+    sel = c_search.search_c(score, grid, patience=2)
     assert asked[4:] == [3.33e-3, 1.11e-2, 3.7e-2] and sel.C == 1.11e-2 and not sel.at_edge
     assert sel.widened == {"below": 0, "above": 3}
     score, asked = _peaked(1.5e-4)  # inside the grid: nothing added
-    sel = svm.search_c(score, grid, patience=1)
+    sel = c_search.search_c(score, grid, patience=1)
     assert asked == [3e-5, 1e-4, 3e-4] and sel.C == 1e-4 and sel.record()["widened"] is False
     assert not sel.at_edge
     with pytest.raises(ValueError, match="empty"):
-        svm.search_c(score, ())
+        c_search.search_c(score, ())
 
 
 def test_torch_solver_matches_sklearn_within_0_3_points():

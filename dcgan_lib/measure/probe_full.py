@@ -18,7 +18,8 @@ import torch
 from dcgan_lib.data import data
 from dcgan_lib.gan import nets
 from dcgan_lib.measure import features, probe_data, probes
-from dcgan_lib.measure.svm import TOLERANCE, Selection, Standardizer, StreamedL2SVM, search_c
+from dcgan_lib.measure.c_search import Selection, search_c
+from dcgan_lib.measure.svm import TOLERANCE, Standardizer, StreamedL2SVM
 from dcgan_lib.records import results
 from dcgan_lib.records.results import stopwatch
 

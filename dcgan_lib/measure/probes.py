@@ -21,6 +21,7 @@ from dcgan_lib.data import data, datasets
 from dcgan_lib.gan import authors, nets
 from dcgan_lib.measure import features, paired
 from dcgan_lib.measure.baselines import KMeansConfig, cnn_predict, fit_kmeans, knn_over_draws, random_search
+from dcgan_lib.measure.c_search import Selection, search_c, select_c
 from dcgan_lib.measure.features import FeatureConfig, FeatureSet, extract, extract_parts, memory_mb, prepare_bn
 from dcgan_lib.measure.paired import correct_record
 from dcgan_lib.measure.probe_data import (
@@ -34,11 +35,8 @@ from dcgan_lib.measure.probe_data import (
 )
 from dcgan_lib.measure.probe_tables import paper_table1, paper_table2, write_table
 from dcgan_lib.measure.svm import (
-    Selection,
     Standardizer,
     resolve_solver,
-    search_c,
-    select_c,
     standardize,
     svm_accuracy,
     svm_correct,
@@ -391,7 +389,7 @@ def d_row_svhn(d: nets.Discriminator, pdata: ProbeData, settings: ProbeSettings,
     `authors_protocol` follows svhn_semisup_analysis.py to the letter: BatchNorm statistics averaged over
     ALL the protocol's unlabelled digits (`bn_images`) in batches of 128, raw (unstandardised) features, their
     C grid and 10 draws per C. Otherwise features are standardised on the pool and C comes from the profile's
-    grid. Either grid is widened while its best C sits at an end (`svm.search_c`).
+    grid. Either grid is widened while its best C sits at an end (`c_search.search_c`).
     """
     if authors_protocol:
         cfg = FeatureConfig(batch_size=128, bn_images=None)
