@@ -188,6 +188,22 @@ def test_quality_curve_measures_each_snapshot_once_and_plots_beside_the_losses(s
     fig = trainlog.training_figure(log, per_epoch=2, quality=rows)
     assert len(fig.axes) == 4  # losses, D outputs, KID + its FID twin axis
     assert [t.get_text() for t in fig.axes[2].get_legend().get_texts()] == ["KID (mean +- std over subsets)", "FID"]
+    # against other real images of the same count, nothing is reused: each snapshot is measured again
+    measure_against = store.reference_stats
+
+    def other_images(*a, **k):
+        real = measure_against(*a, **k)
+        return fid.Stats(real.mu, real.sigma, real.feats, {**real.info, "cache": "elsewhere/other_split_n40_x.npz"})
+    calls = []
+    monkeypatch.setattr(store, "reference_stats", other_images)
+    monkeypatch.setattr(fid, "evaluate_generator", lambda *a, **k: calls.append(1) or {"fid": 9.0, "kid": 0.9,
+                                                                                        "kid_std": 0.1})
+    others = trainlog.quality_curve(out, progress=False)
+    assert len(calls) == 2 and [r["kid"] for r in others] == [0.9, 0.9]
+    assert {r["reference"] for r in others} == {"other_split_n40_x"} != {r["reference"] for r in rows}
+    monkeypatch.setattr(store, "reference_stats", measure_against)  # the first rows are still in quality.csv
+    monkeypatch.setattr(fid, "evaluate_generator", lambda *a, **k: pytest.fail("a measured snapshot was redone"))
+    assert trainlog.quality_curve(out, progress=False) == rows
     plt.close(fig)
 
 

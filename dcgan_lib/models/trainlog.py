@@ -126,7 +126,14 @@ def _quality_panel(ax, quality: list[dict]) -> None:
     ax.legend(handles, [h.get_label() for h in handles], fontsize=8)
 
 
-QUALITY_FIELDS = ("epoch", "step", "fid", "kid", "kid_std", "samples", "real_images", "seconds")
+QUALITY_FIELDS = ("epoch", "step", "fid", "kid", "kid_std", "samples", "real_images", "seconds", "reference")
+# "reference" names the real images a row was measured against (their statistics' cache file, keyed by the
+# images themselves): a row is reused only against the same images, never against another split of equal size
+
+
+def reference_name(real: fid.Stats) -> str:
+    """The name of the real images' statistics: their cache file's stem (dataset, split, size, count, digest)."""
+    return Path(real.info.get("cache") or fid.stats_path(real.info, [])).stem
 
 
 def quality_curve(folder: str | Path, samples: int | None = None, points: int | str | None = "budget",
@@ -138,9 +145,9 @@ def quality_curve(folder: str | Path, samples: int | None = None, points: int | 
     budget's real images (statistics cached in data/fid_stats); `points` snapshots, evenly spaced
     with the last always in ("budget": the budget's; None: all), or exactly the kept `epochs` when given.
     Rows already measured with the same
-    sizes are read back from quality.csv, so calling it again after more training measures only the
-    new snapshots. Writes quality.csv (every epoch measured at these sizes) and quality.json (a record
-    of the returned rows) in the folder.
+    sample size against the same real images (`reference_name`) are read back from quality.csv, so calling it
+    again after more training measures only the new snapshots. Writes quality.csv (every row measured, each
+    naming its real images) and quality.json (a record of the returned rows) in the folder.
     """
     run = runs.RunFolder(folder)
     rec = runs.read_record(folder)
@@ -156,8 +163,11 @@ def quality_curve(folder: str | Path, samples: int | None = None, points: int | 
         raise FileNotFoundError(f"{folder} has no snapshots/G_epoch*.pt: train at least one epoch first")
     images = store.load_training_images(dataset, variant, profile)
     real = store.reference_stats(images, profile, device, progress)
-    done = {int(r["epoch"]): r for r in _read_quality(run.quality)
-            if int(r["samples"]) == samples and int(r["real_images"]) == len(real)}
+    reference = reference_name(real)
+    measured = _read_quality(run.quality)
+    same = [r for r in measured if int(r["samples"]) == samples and r.get("reference") == reference]
+    others = [r for r in measured if r not in same]  # kept in the file: other sample sizes or real images
+    done = {int(r["epoch"]): r for r in same}
     g, _, _ = runs.load_nets(run.checkpoint, device)
     rows = []
     for epoch in epochs:
@@ -168,12 +178,12 @@ def quality_curve(folder: str | Path, samples: int | None = None, points: int | 
             scores = fid.evaluate_generator(store.calibrated(g, profile), real, samples, seed, progress=progress)
             done[epoch] = {"epoch": epoch, "step": snap["step"], "fid": scores["fid"], "kid": scores["kid"],
                            "kid_std": scores["kid_std"], "samples": samples, "real_images": len(real),
-                           "seconds": round(time.perf_counter() - t0, 2)}
-        rows.append({k: float(done[epoch][k]) for k in QUALITY_FIELDS})
+                           "seconds": round(time.perf_counter() - t0, 2), "reference": reference}
+        rows.append({k: done[epoch][k] if k == "reference" else float(done[epoch][k]) for k in QUALITY_FIELDS})
     with open(run.quality, "w", newline="") as f:
-        writer = csv.DictWriter(f, QUALITY_FIELDS)
+        writer = csv.DictWriter(f, QUALITY_FIELDS, restval="")
         writer.writeheader()
-        writer.writerows(done[e] for e in sorted(done))
+        writer.writerows([*others, *(done[e] for e in sorted(done))])
     results.write_record(run.quality_record.stem, name=f"KID and FID along training: {dataset} {variant}",
                          profile=profile, out_dir=run.path,
                          metrics={"curve": rows, "final_fid": rows[-1]["fid"], "final_kid": rows[-1]["kid"]},
