@@ -1,4 +1,5 @@
 """The front page and RESULTS.md: generated from the records, in step with them, honest about each image."""
+import dataclasses
 import json
 from pathlib import Path
 
@@ -127,6 +128,26 @@ def test_course_map_times_come_from_the_course_records(tmp_path):
     assert "5.5 min on cpu: test machine" in report.profiles_markdown(records)
     badged = report.course_markdown(records, badge=lambda stem: f"[open {stem}](x)")
     assert "| open | notebook |" in badged and "| [open 12_face_pose](x) | [12_face_pose]" in badged
+
+
+def test_a_course_timed_with_other_settings_says_so(tmp_path):
+    figures = tmp_path / "figures"
+    walls = {"notebook_wall_s": {"03_train_bedrooms": 324.2}, "total_min": 5.4}
+    _record(figures, "course_cpu", metrics={**walls, "profile_digest": profiles.digest("cpu")}, device="cpu: m")
+    current = report.load_records(figures)
+    assert "changed since" not in report.profiles_markdown(current) + report.course_markdown(current)
+    for stale in ({**walls, "profile_digest": profiles.digest("smoke")}, walls):  # other settings, or not said
+        _record(figures, "course_cpu", metrics=stale, device="cpu: m")
+        records = report.load_records(figures)
+        assert "5.4 min on cpu: m, with the settings of commit" in report.profiles_markdown(records)
+        assert "changed since: today's course takes a different time" in report.course_markdown(records)
+
+
+def test_the_profile_digest_follows_every_knob():
+    cpu = profiles.get_profile("cpu")
+    assert profiles.digest("cpu") == profiles.digest(cpu) != profiles.digest("smoke")
+    assert profiles.digest(dataclasses.replace(cpu, epochs={**cpu.epochs, ("celeba", "faces64"): 1})) != \
+        profiles.digest(cpu)
 
 
 def test_every_profile_is_described():

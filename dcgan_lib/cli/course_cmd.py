@@ -89,7 +89,8 @@ def execute(stem: str, profile: str, runner: str, out: Path) -> None:
 
 def record(profile: str, walls: dict[str, float], total: float) -> Path:
     return results.write_record(f"course_{profile}", name=f"the whole course at profile {profile}",
-                                profile=profile, metrics={"notebook_wall_s": walls, "total_min": total / 60},
+                                profile=profile, metrics={"notebook_wall_s": walls, "total_min": total / 60,
+                                         "profile_digest": profiles.digest(profile)},
                                 paper={"note": "not in the paper: what regenerating every figure costs"},
                                 wall_s=total)
 

@@ -1,9 +1,9 @@
 """Run presets: every knob of a run in one place (the nanoGPT pattern: one preset holds a whole run).
 
-`smoke` (CI: seconds), `cpu` (a laptop: the course in under 1.5 hours on 2 cores, figures/course_cpu.json),
-`gpu` (one GPU: the paper's full-width nets and recipe on the mirror's sets or the official small ones),
-`paper` (the paper's nets, data and epochs; only when asked for). `auto` resolves to `gpu` on a machine with an
-accelerator (dcgan_lib.config.device: CUDA or Apple's MPS), else `cpu`.
+`smoke` (CI: seconds), `cpu` (a laptop: the course in one sitting of about 2 hours on 2 cores,
+figures/course_cpu.json; slower cores take longer), `gpu` (one GPU: the paper's full-width nets and recipe on the
+mirror's sets or the official small ones), `paper` (the paper's nets, data and epochs; only when asked for). `auto`
+resolves to `gpu` on a machine with an accelerator (dcgan_lib.config.device: CUDA or Apple's MPS), else `cpu`.
 Every notebook takes its profile from a papermill parameter whose default is DCGAN_PROFILE, resolves
 it once (`prof = profiles.get_profile(profile)`) and reads its knobs from `prof`; no module or notebook
 branches on a profile's name.
@@ -14,8 +14,9 @@ dedup.DedupConfig, fid.Budget); a profile holds their values, and `probes.settin
 """
 from __future__ import annotations
 
+import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from dcgan_lib.config import device as _device
@@ -182,6 +183,12 @@ def resolve_name(name: str | Profile | None = None) -> str:
 def get_profile(name: str | Profile | None = None) -> Profile:
     """The Profile for a name (smoke, cpu, paper or auto); a Profile is returned as it is."""
     return name if isinstance(name, Profile) else PROFILES[resolve_name(name)]
+
+
+def digest(name: str | Profile | None = None) -> str:
+    """12 hex digits that change whenever any knob of the profile does: a record of the whole course keeps it, so a
+    course timed with other settings (more epochs, another width) is known as such."""
+    return hashlib.sha256(repr(asdict(get_profile(name))).encode()).hexdigest()[:12]
 
 
 def get_device(name: str = "auto"):

@@ -180,6 +180,15 @@ def _course_record(by_stem: dict[str, dict], profile: str) -> dict | None:
     return by_stem.get(f"course_{profile}")
 
 
+def _settings_changed(course: dict, profile: str) -> bool:
+    """Whether a course record was timed with other settings than the profile has now (or did not say which)."""
+    return course["metrics"].get("profile_digest") != profiles.digest(profile)
+
+
+def _changed_note(course: dict) -> str:
+    return f"the settings of commit {_short_commit(course)}, changed since"
+
+
 def _profile_names() -> list[str]:
     """The profiles of profiles.PROFILES, in PROFILE_NOTES' order (the cheapest first)."""
     order = list(PROFILE_NOTES)
@@ -199,6 +208,7 @@ def profiles_markdown(records: list[tuple[Path, dict]]) -> str:
             data += f", at most {prof.max_images:,} images each"
         course = _course_record(by_stem, name)
         measured = (f"{_minutes(60 * course['metrics']['total_min'])} on {course.get('device', '?')}"
+                    + (f", with {_changed_note(course)}" if _settings_changed(course, name) else "")
                     if course else "not measured")
         lines.append(f"| `{name}` | {where} | {needs} | {_width(prof.width)}, batch {prof.batch_size}; {data} | "
                      f"{budget} | {measured} |")
@@ -233,7 +243,9 @@ def course_markdown(records: list[tuple[Path, dict]] | None = None,
     totals = [_minutes(60 * c["metrics"]["total_min"]) if c else "not measured" for c in courses.values()]
     lines.append("| " + " | ".join([*([""] if badge else []), "**whole course**", "", "", *totals]) + " |")
     sources = [f"`{n}`: [course_{n}.json](figures/course_{n}.json) ({c.get('device', '?')}, commit "
-               f"{_short_commit(c)})" for n, c in courses.items() if c]
+               f"{_short_commit(c)}" + ("; timed with the profile's settings of then, which have changed since: "
+                                        "today's course takes a different time" if _settings_changed(c, n) else "")
+               + ")" for n, c in courses.items() if c]
     lines += ["", "Times from the course records (`python -m dcgan_lib course --profile NAME` writes them): "
               + ("; ".join(sources) if sources else "none yet") + "."]
     return "\n".join(lines) + "\n"
