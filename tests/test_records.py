@@ -194,3 +194,10 @@ def test_every_committed_record_names_a_clean_commit_of_this_repository():
     assert records, "no committed records found"
     problems = report.record_problems(records, root)
     assert not problems, report.problems_text(problems)
+
+
+def test_a_cpu_is_named_by_its_model(monkeypatch):
+    monkeypatch.setattr(results, "cpu_model", lambda: "Test CPU 9000")
+    assert results.device_name("cpu").startswith("cpu: Test CPU 9000, ")
+    monkeypatch.setattr(results, "cpu_model", lambda: None)  # a system that does not say: the architecture
+    assert results.device_name("cpu").startswith("cpu: ") and "None" not in results.device_name("cpu")

@@ -132,13 +132,7 @@ def cpu_pressure() -> float | None:
 
 def host() -> dict:
     """The CPU this ran on: model name, cores, torch threads, hardware bf16 (AMX)."""
-    model = None
-    try:
-        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("model name")), None)
-    except OSError:
-        pass
-    return {"cpu_model": model, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+    return {"cpu_model": results.cpu_model(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "cpu_amx_bf16": train.fast_cpu_bf16()}
 
 

@@ -80,12 +80,21 @@ def code_digest(root: Path | None = None) -> str:
     return digest.hexdigest()
 
 
+def cpu_model() -> str | None:
+    """The CPU's model name (/proc/cpuinfo's "model name"), None where the system does not say."""
+    try:
+        return next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("model name")), None)
+    except OSError:
+        return None
+
+
 def device_name(device: torch.device | str | None = None) -> str:
-    """A human name of the device that ran the experiment."""
+    """A human name of the device that ran the experiment (a CPU by its model: cores differ several-fold in speed)."""
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    return f"cpu: {cpu_model() or platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
 def write_record(stem: str | Path, *, name: str, profile: str, metrics: dict[str, Any],
