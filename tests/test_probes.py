@@ -317,3 +317,32 @@ def test_svhn_models_train_on_the_unlabelled_split_never_on_the_measured_digits(
     assert d_data.ids == [*train.ids, *test.ids[:cut]] and not set(d_data.ids) & set(test.ids[cut:])
     np.testing.assert_array_equal(d_data.images[len(train):], test.images[:cut])
     assert probes.svhn_unlabelled().ids == d_data.ids
+
+
+@pytest.mark.parametrize("solver", svm.SOLVERS)
+def test_a_row_reports_whether_its_final_fit_converged(solver, tmp_path, monkeypatch):
+    x, y = blobs(300, d=20, k=3, sep=0.5, seed=0)
+    xv, yv = blobs(100, d=20, k=3, sep=0.5, seed=1)
+    xt, yt = blobs(100, d=20, k=3, sep=0.5, seed=2)
+    settings = probes.ProbeSettings(cifar_train=None, cifar_test=None, cifar_val=100, c_grid=(1e-2,))
+    row = probes.svm_row((x, y), (xv, yv), (xt, yt), settings, solver)
+    fit = row["final_fit"]
+    assert fit["converged"] is True and fit["tolerance"] > 0 and fit["criterion"]
+    if solver == "sklearn":  # liblinear stops before max_iter when it meets its tolerance
+        assert 0 < fit["iterations"] < fit["max_iter"]
+        model = svm.make_svm(1e-2, "sklearn")
+        model.max_iter = 1  # out of passes: said, not hidden
+        with pytest.warns(Warning):
+            model.fit(x, y)
+        assert svm.fit_record(model)["converged"] is False
+    else:
+        assert fit["relative_grad_norm"] <= svm.TOLERANCE
+    from dcgan_lib.records import results
+
+    monkeypatch.setattr(results, "ROOT", tmp_path)
+    part = probe_data.Labelled(np.zeros((2, 32, 32, 3), np.uint8), np.array([0, 1]))
+    pdata = probe_data.ProbeData(part, part, part, part.images, "offline", "a tiny protocol",
+                                 {"dataset": "cifar10", "source": "mirror", "archive": "c.tar.gz", "sha256": "0" * 64})
+    path = probes.write_table1([{"model": "a D", "paper_key": "dcgan", **row, "value": row["accuracy"]}], pdata,
+                               profiles.get_profile("smoke"), seed=0, wall_s=1.0)
+    assert "Final L2-SVM fits: a D: converged (" in path.with_suffix(".md").read_text()

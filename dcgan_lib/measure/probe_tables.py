@@ -57,6 +57,11 @@ def table_markdown(record: dict) -> str:
     for r in ours:
         if id(r) not in matched:
             lines.append(f"| (extra) {r['model']} | - | {_pct(r['value'], r.get('ci95'))} | {r.get('note', '')} |")
+    fits = [(r["model"], r["final_fit"]) for r in ours if r.get("final_fit")]
+    if fits:  # the fits that report the rows' numbers: did each meet its solver's stopping criterion?
+        lines += ["", "Final L2-SVM fits: " + "; ".join(
+            f"{model}: {'converged' if f['converged'] else 'NOT converged'} ({f['criterion']}, tolerance "
+            f"{f['tolerance']:g})" for model, f in fits) + "."]
     claims = m.get("claims") or {}
     if claims:
         lines += ["", "Paired claims (rows measured on the same test images; one-sided):", ""]

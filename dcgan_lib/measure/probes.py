@@ -36,6 +36,7 @@ from dcgan_lib.measure.probe_data import (
 from dcgan_lib.measure.probe_tables import paper_table1, paper_table2, write_table
 from dcgan_lib.measure.svm import (
     Standardizer,
+    fit_and_score,
     resolve_solver,
     standardize,
     svm_accuracy,
@@ -286,10 +287,10 @@ def svm_row(train: tuple, val: tuple, test: tuple, settings: ProbeSettings, solv
         sel, scaler, solver = choose_c(train, val, settings, solver, device)
         x_fit = scaler.transform(np.concatenate([x_tr, x_va]))  # (n_train + n_val, d)
         y_fit, x_te = np.concatenate([y_tr, y_va]), scaler.transform(x_te)
-        correct = svm_correct(x_fit, y_fit, x_te, y_te, sel.C, solver, device)
+        correct, fit = fit_and_score(x_fit, y_fit, x_te, y_te, sel.C, solver, device)
     acc = float(correct.mean())
     row = {"accuracy": acc, **_choice_record(sel, solver, int(x_tr.shape[1])), "svm_s": round(elapsed(), 1),
-           "test_correct": correct_record(correct)}
+           "final_fit": fit, "test_correct": correct_record(correct)}
     if check:
         other = "sklearn" if solver == "torch" else "torch"
         with stopwatch() as elapsed:

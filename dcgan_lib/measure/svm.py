@@ -358,11 +358,32 @@ def make_svm(C: float, solver: str = "sklearn", device: torch.device | str = "cp
     raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
 
 
+def fit_record(model) -> dict:
+    """How a fitted L2-SVM's solver ended, as a record entry: its stopping criterion, stated, and whether it was met.
+
+    The torch solvers report `TOLERANCE`'s criterion (`FitReport`); LinearSVC (liblinear's dual coordinate
+    descent) stops when its projected gradient falls below `tol`, or at `max_iter` passes, not converged.
+    """
+    if isinstance(model, (TorchL2SVM, StreamedL2SVM)):
+        return model.report.record()
+    iterations = int(np.max(model.n_iter_))
+    return {"iterations": iterations, "max_iter": model.max_iter, "converged": iterations < model.max_iter,
+            "tolerance": model.tol, "criterion": "liblinear dual coordinate descent: projected gradient below "
+                                                 "tolerance before max_iter passes"}
+
+
+def fit_and_score(x_train, y_train, x_eval, y_eval, C: float, solver: str = "sklearn",
+                  device: torch.device | str = "cpu") -> tuple[np.ndarray, dict]:
+    """Fit an L2-SVM on (x_train, y_train); per example of (x_eval, y_eval) whether it is classified right, and
+    how the fit ended (`fit_record`)."""
+    model = make_svm(C, solver, device).fit(x_train, y_train)
+    return model.predict(x_eval) == np.asarray(y_eval), fit_record(model)
+
+
 def svm_correct(x_train, y_train, x_eval, y_eval, C: float, solver: str = "sklearn",
                 device: torch.device | str = "cpu") -> np.ndarray:
     """Fit an L2-SVM on (x_train, y_train); per example of (x_eval, y_eval), whether it is classified right."""
-    model = make_svm(C, solver, device).fit(x_train, y_train)
-    return model.predict(x_eval) == np.asarray(y_eval)
+    return fit_and_score(x_train, y_train, x_eval, y_eval, C, solver, device)[0]
 
 
 def svm_accuracy(x_train, y_train, x_eval, y_eval, C: float, solver: str = "sklearn",
