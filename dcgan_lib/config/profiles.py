@@ -116,12 +116,14 @@ PROFILES: dict[str, Profile] = {
         # the paper: 5 epochs of LSUN (Figs. 2-3), 25 of faces (authors' code). Bedrooms and faces train long
         # enough to look like bedrooms and faces: at width 1/4 held-out KID keeps falling past 3,000 steps
         # (figures/bf16_kid_bedrooms.json; the faces and bedrooms training curves), so they get most of the
-        # course's minutes, with DiffAugment (which the bedrooms measurements favoured at every budget past
-        # 1,000 steps; faces: not measured apart, its training curve records what it bought). The older 600 s
-        # tier sweep (figures/cpu_tier_sweep_*.json) stopped before 1,000 steps, where more steps seemed to buy
-        # nothing. The minutes Table 1's D gave back (8 epochs, 38.8 min, down to 2) go to faces: 60 epochs of the
-        # 9,000 training faces, as their KID (against training images then) still fell from 30 to 40 epochs
-        # (0.104 -> 0.068: faces_training_curves.json at 19a9846, 40 epochs of all 10,000).
+        # course's minutes, with DiffAugment: at width 1/4 and equal CPU time on 2 threads it gives lower KID
+        # (against training images) than the paper's recipe at every budget from 400 to 3,200 CPU-seconds, by
+        # 0.06-0.12 at 1,600 and 3,200 (figures/cpu_tier_sweep_bedrooms.json, one seed; faces: not swept, its
+        # training curve records what it bought). The older 600 s faces sweep (figures/cpu_tier_sweep_celeba.json)
+        # stopped before 1,000 steps, where more steps seemed to buy nothing. The minutes Table 1's D gave back
+        # (8 epochs, 38.8 min, down to 2) go to faces: 60 epochs of the 9,000 training faces, as their KID
+        # (against training images then) still fell from 30 to 40 epochs (0.104 -> 0.068:
+        # faces_training_curves.json at 19a9846, 40 epochs of all 10,000).
         epochs={("bedrooms", "lsun64"): 60, ("lsun_bedroom", "lsun64"): 1, ("celeba", "faces64"): 60,
                 ("tiny_imagenet", "imagenet32"): 2, ("imagenet", "imagenet32"): 1,
                 ("svhn", "svhn32"): 200,  # authors: 200 epochs; ~19,000 steps of the 6,083 offline digits
