@@ -118,10 +118,11 @@ PROFILES: dict[str, Profile] = {
         # (figures/bf16_kid_bedrooms.json; the faces and bedrooms training curves), so they get most of the
         # course's minutes, with DiffAugment: at width 1/4 and equal CPU time on 2 threads it gives lower KID
         # (against training images) than the paper's recipe at every budget from 400 to 3,200 CPU-seconds, by
-        # 0.06-0.12 at 1,600 and 3,200 (figures/cpu_tier_sweep_bedrooms.json, one seed; faces: not swept, its
-        # training curve records what it bought). The older 600 s faces sweep (figures/cpu_tier_sweep_celeba.json)
-        # stopped before 1,000 steps, where more steps seemed to buy nothing. The minutes Table 1's D gave back
-        # (8 epochs, 38.8 min, down to 2) go to faces: 60 epochs of the 9,000 training faces, as their KID
+        # 0.06-0.12 at 1,600 and 3,200 (figures/cpu_tier_sweep_bedrooms.json, one seed). Faces, swept the same
+        # way to 1,600 CPU-seconds only (figures/cpu_tier_sweep_celeba.json, one seed): DiffAugment behind at
+        # 400, ahead at 800 and 1,600 (by 0.02 there, close enough that a second seed should settle it); the
+        # course trains faces far longer, where its training curve records what it bought. The minutes Table 1's
+        # D gave back (8 epochs, 38.8 min, down to 2) go to faces: 60 epochs of the 9,000 training faces, as their KID
         # (against training images then) still fell from 30 to 40 epochs (0.104 -> 0.068:
         # faces_training_curves.json at 19a9846, 40 epochs of all 10,000).
         epochs={("bedrooms", "lsun64"): 60, ("lsun_bedroom", "lsun64"): 1, ("celeba", "faces64"): 60,
