@@ -186,8 +186,9 @@ class ClassifierSettings:
     max_widen: int = 3  # while the best C sits at an end of the grid, try 10x beyond it (at most this often)
     max_iter: int = 3000  # L-BFGS iterations per fit; a fit that stops there is recorded as not converged
     seed: int = 0
-    # Fig. 7's claim (the attribute arrives, the nine differ) is asserted only with the paper's faces model; a
-    # smaller model's record holds the measured numbers and its notebook says "not shown at this size"
+    # Fig. 7's claim (the attribute arrives, the nine differ) is asserted only for a model trained on the paper's
+    # data (Profile.paper_data); a smaller model's record holds the measured numbers and its notebook says "not
+    # shown at this size"
     claims_asserted: bool = False
 
 
@@ -205,7 +206,7 @@ def settings_for(profile=None) -> ClassifierSettings:
     prof = profiles.get_profile(profile)
     limit = prof.max_images
     return ClassifierSettings(images=None if limit is None else max(limit, MIN_FACES),
-                              claims_asserted=prof.name == "paper")
+                              claims_asserted=prof.paper_data)
 
 
 @dataclass(frozen=True)

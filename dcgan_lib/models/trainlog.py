@@ -133,7 +133,7 @@ QUALITY_FIELDS = ("epoch", "step", "fid", "kid", "kid_std", "samples", "real_ima
 
 def reference_name(real: fid.Stats) -> str:
     """The name of the real images' statistics: their cache file's stem (dataset, split, size, count, digest)."""
-    return Path(real.info.get("cache") or fid.stats_path(real.info, [])).stem
+    return Path(real.info["cache"]).stem  # store.reference_stats always caches
 
 
 def quality_curve(folder: str | Path, samples: int | None = None, points: int | str | None = "budget",
