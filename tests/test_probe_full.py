@@ -7,7 +7,7 @@ import numpy as np
 
 from dcgan_lib.config import profiles
 from dcgan_lib.gan import nets
-from dcgan_lib.measure import features, probe_full, probes, svm
+from dcgan_lib.measure import features, probe_full, probe_settings, svm
 from dcgan_lib.records import results
 
 
@@ -22,7 +22,7 @@ def test_float16_store_keeps_the_features():
 
 
 def test_full_size_run_records_time_memory_the_choice_of_c_and_convergence():
-    settings = replace(probes.settings_for(profiles.get_profile("smoke")), full_size_limit=300,
+    settings = replace(probe_settings.settings_for(profiles.get_profile("smoke")), full_size_limit=300,
                        full_size_c_grid=(1e-3, 1e-1), full_size_max_evals=100)
     _, d = nets.build("imagenet32", width=1 / 16, seed=0)
     path = probe_full.run(d, "random D", settings, profile="smoke", n_val=100, bn_images=200,
@@ -51,7 +51,7 @@ def test_the_choice_of_c_sees_no_test_features_and_a_short_budget_is_reported():
     rng = np.random.default_rng(0)
     y = np.arange(400) % 4
     x = (rng.standard_normal((4, 30))[y] + rng.standard_normal((400, 30))).astype(np.float16)
-    settings = replace(probes.settings_for(profiles.get_profile("smoke")), full_size_c_grid=(1e-3, 1e-2),
+    settings = replace(probe_settings.settings_for(profiles.get_profile("smoke")), full_size_c_grid=(1e-3, 1e-2),
                        full_size_max_evals=2)
     sel, weights, log = probe_full.choose_c(x[:300], y[:300], x[300:], y[300:], settings)  # no test part to pass
     assert set(weights) == set(sel.grid) == {f["C"] for f in log} and [f["C"] for f in log][:2] == [1e-3, 1e-2]

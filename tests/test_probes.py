@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from dcgan_lib.config import profiles
-from dcgan_lib.measure import c_search, probe_data, probe_tables, probes, svm
+from dcgan_lib.measure import c_search, label_draws, probe_data, probe_settings, probe_tables, probes, svm
 
 
 @pytest.fixture(autouse=True)
@@ -94,8 +94,8 @@ def test_offline_svhn_data_never_shows_test_digits(monkeypatch):
 
     monkeypatch.setattr(data, "prepare", prepare)
     monkeypatch.setattr(datasets, "find_source", lambda name: type("S", (), {"kind": "mirror"})())
-    settings = probes.settings_for(profiles.get_profile("smoke"))
-    pdata = probes.svhn_data(settings, "auto", seed=0)
+    settings = probe_settings.settings_for(profiles.get_profile("smoke"))
+    pdata = probe_data.svhn_data(settings, "auto", seed=0)
     assert pdata.protocol == "offline"
 
     def ids(images):
@@ -110,11 +110,11 @@ def test_offline_svhn_data_never_shows_test_digits(monkeypatch):
     bn = pdata.bn_images
     assert (bn[:50] == 255).all() and len(bn) == 50 + 5000  # the train digits, then test digits 0-4999
     assert ids(bn[50:]) == set(range(5000)) and not ids(bn[50:]) & test
-    d_data = probes.svhn_unlabelled()  # what D may train on: the same digits, no labels, and it says so
+    d_data = probe_data.svhn_unlabelled()  # what D may train on: the same digits, no labels, and it says so
     assert d_data.labels is None and np.array_equal(d_data.images, bn)
     assert "never test digits 5,000-9,999" in d_data.info["what"] and pdata.data["unlabelled"] == d_data.info["what"]
     with pytest.raises(ValueError, match="official"):
-        probes.svhn_data(settings, "paper")
+        probe_data.svhn_data(settings, "paper")
 
 
 # --- standardisation, the SVM and C selection ---------------------------------------------------
@@ -219,9 +219,9 @@ def test_torch_solver_binary_and_unknown_solver():
 
 def test_svm_over_draws_reports_every_draw():
     x, y = blobs(400, k=4, sep=0.8, seed=0)
-    settings = probes.ProbeSettings(cifar_train=None, cifar_test=None, cifar_val=0, c_grid=(1e-3, 1e-1),
+    settings = probe_settings.ProbeSettings(cifar_train=None, cifar_test=None, cifar_val=0, c_grid=(1e-3, 1e-1),
                                     n_labels=40, n_draws=5, n_select_draws=2)
-    res = probes.svm_over_draws(x[:200], y[:200], x[200:300], y[200:300], x[300:], y[300:], settings, seed=0)
+    res = label_draws.svm_over_draws(x[:200], y[:200], x[200:300], y[200:300], x[300:], y[300:], settings, seed=0)
     assert len(res.test_errors) == 5 and res.C in res.val_error_by_c and set(res.c_search["grid_tried"]) >= {1e-3, 1e-1}
     assert 0 <= res.mean < 0.75 and res.ci95 == pytest.approx(1.96 * np.std(res.test_errors))
     assert res.test_correct.shape == (100,) and res.test_correct.max() <= 5  # per test image: draws that got it right
@@ -247,7 +247,7 @@ def test_data_for_a_choice_withholds_its_test_part():
 def test_the_choice_of_c_runs_without_test_data_and_the_measurement_needs_it():
     from dcgan_lib.gan import nets
 
-    settings = probes.settings_for(profiles.get_profile("smoke"))
+    settings = probe_settings.settings_for(profiles.get_profile("smoke"))
     _, d = nets.build("imagenet32", width=1 / 16, seed=0)
     pdata = _tiny_pdata()
     choice = probes.d_validation_cifar10(d, pdata.for_selection(), settings, solver="sklearn")
@@ -278,8 +278,8 @@ def test_table_markdown_puts_paper_and_ours_side_by_side():
 
 
 def test_settings_scale_with_the_profile():
-    smoke = probes.settings_for(profiles.get_profile("smoke"))
-    paper = probes.settings_for(profiles.get_profile("paper"))
+    smoke = probe_settings.settings_for(profiles.get_profile("smoke"))
+    paper = probe_settings.settings_for(profiles.get_profile("paper"))
     assert paper.n_draws == 100 and paper.cnn_trials == 64 and paper.n_labels == 1000
     assert smoke.n_draws < paper.n_draws and smoke.cnn_trials < paper.cnn_trials
     assert sum(smoke.svhn_sizes) <= 10_000 and smoke.cifar_val % 10 == 0
@@ -316,7 +316,7 @@ def test_svhn_models_train_on_the_unlabelled_split_never_on_the_measured_digits(
     assert d_data.labels is None and d_data.info["split"] == "unlabelled" == registry.get_spec("svhn").train_split
     assert d_data.ids == [*train.ids, *test.ids[:cut]] and not set(d_data.ids) & set(test.ids[cut:])
     np.testing.assert_array_equal(d_data.images[len(train):], test.images[:cut])
-    assert probes.svhn_unlabelled().ids == d_data.ids
+    assert probe_data.svhn_unlabelled().ids == d_data.ids
 
 
 @pytest.mark.parametrize("solver", svm.SOLVERS)
@@ -324,7 +324,7 @@ def test_a_row_reports_whether_its_final_fit_converged(solver, tmp_path, monkeyp
     x, y = blobs(300, d=20, k=3, sep=0.5, seed=0)
     xv, yv = blobs(100, d=20, k=3, sep=0.5, seed=1)
     xt, yt = blobs(100, d=20, k=3, sep=0.5, seed=2)
-    settings = probes.ProbeSettings(cifar_train=None, cifar_test=None, cifar_val=100, c_grid=(1e-2,))
+    settings = probe_settings.ProbeSettings(cifar_train=None, cifar_test=None, cifar_val=100, c_grid=(1e-2,))
     row = probes.svm_row((x, y), (xv, yv), (xt, yt), settings, solver)
     fit = row["final_fit"]
     assert fit["converged"] is True and fit["tolerance"] > 0 and fit["criterion"]

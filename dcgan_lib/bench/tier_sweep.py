@@ -29,7 +29,7 @@ from dcgan_lib.config import profiles
 from dcgan_lib.figures import plots
 from dcgan_lib.gan import runs
 from dcgan_lib.gan.train import Trainer, TrainingStopped
-from dcgan_lib.measure import fid, probes
+from dcgan_lib.measure import fid, probe_data, probe_settings, probes
 from dcgan_lib.models import store
 from dcgan_lib.records import results
 
@@ -132,8 +132,8 @@ class Table1Judge:
     """
 
     def __init__(self, profile: str, seed: int):
-        self.settings = replace(probes.settings_for(profile), solver_check=False)
-        self.pdata = probes.cifar10_data(self.settings, seed, with_test=False)
+        self.settings = replace(probe_settings.settings_for(profile), solver_check=False)
+        self.pdata = probe_data.cifar10_data(self.settings, seed, with_test=False)
 
     def __call__(self, g, d) -> dict:
         res = probes.d_validation_cifar10(d, self.pdata, self.settings)

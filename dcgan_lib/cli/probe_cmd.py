@@ -13,7 +13,7 @@ from pathlib import Path
 from dcgan_lib.cli import CommandError
 from dcgan_lib.config import profiles
 from dcgan_lib.gan import authors, nets, runs
-from dcgan_lib.measure import features, probe_full, probes, svm
+from dcgan_lib.measure import features, probe_data, probe_full, probe_settings, probes, svm
 from dcgan_lib.records.results import stopwatch
 
 DEFAULT_MODELS = {"cifar10": ("tiny_imagenet", "imagenet32"), "svhn": ("svhn", "svhn32")}  # paper: imagenet
@@ -79,7 +79,7 @@ def run_full_size(args, profile, device) -> int:
         _, d = nets.build("imagenet32", seed=args.seed)
         info = {"model": "imagenet32 at full width, N(0, 0.02) init, untrained", "seed": args.seed}
         label, stem = "random full-width imagenet32 D (untrained)", "table1_full_size_random"
-    path = probe_full.run(d, label, probes.settings_for(profile), profile=profile.name, seed=args.seed,
+    path = probe_full.run(d, label, probe_settings.settings_for(profile), profile=profile.name, seed=args.seed,
                           device=device, stem=stem, d_info=info)
     print(path.with_suffix(".md").read_text())
     print(f"record: {path}")
@@ -88,15 +88,15 @@ def run_full_size(args, profile, device) -> int:
 
 def run_authors(args, profile, device) -> int:
     """Only the authors'-weights rows, on the same data and splits as the full table."""
-    settings = probes.settings_for(profile)
+    settings = probe_settings.settings_for(profile)
     with stopwatch() as elapsed:
         if args.task == "cifar10":
-            pdata = probes.cifar10_data(settings, args.seed)
+            pdata = probe_data.cifar10_data(settings, args.seed)
             rows, table, stem = [probes.authors_row_cifar10(pdata, settings, args.solver, device)], 1, \
                 "table1_cifar10_authors"
         else:
             print(f"samples of the authors' G: {authors.write_svhn_samples(profile.name, args.seed)}")
-            pdata = probes.svhn_data(settings, args.protocol, args.seed)
+            pdata = probe_data.svhn_data(settings, args.protocol, args.seed)
             rows, table, stem = probes.authors_rows_svhn(pdata, settings, args.solver, device, args.seed), 2, \
                 "table2_svhn_authors"
     path = probes.write_authors_table(stem, table, rows, pdata, profile, seed=args.seed, wall_s=elapsed(),

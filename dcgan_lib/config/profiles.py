@@ -8,8 +8,8 @@ Every notebook takes its profile from a papermill parameter whose default is DCG
 it once (`prof = profiles.get_profile(profile)`) and reads its knobs from `prof`; no module or notebook
 branches on a profile's name.
 
-The typed settings of a concern keep their home beside the code that uses them (probes.ProbeSettings,
-dedup.DedupConfig, fid.Budget); a profile holds their values, and `probes.settings_for`,
+The typed settings of a concern keep their home beside the code that uses them (probe_settings.ProbeSettings,
+dedup.DedupConfig, fid.Budget); a profile holds their values, and `probe_settings.settings_for`,
 `dedup.config_for` and `fid.budget` build them from it.
 """
 from __future__ import annotations
@@ -46,7 +46,7 @@ class Profile:
     calibration: tuple[int, int]  # z batches x batch size that re-estimate G's BatchNorm statistics
     # -- measurements (the typed settings live beside their code; see the module docstring)
     quality: dict[str, Any]  # fid.Budget: FID/KID sample sizes
-    probe: dict[str, Any]  # probes.ProbeSettings: Tables 1 and 2
+    probe: dict[str, Any]  # probe_settings.ProbeSettings: Tables 1 and 2
     dedup: dict[str, Any]  # dedup.DedupConfig: the semantic hash and its benchmark (Paper §4.1)
     # -- notebook sample sizes
     memorisation: tuple[int, int]  # notebook 03: G samples and real references of the memorisation curve

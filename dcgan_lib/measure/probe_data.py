@@ -1,17 +1,20 @@
-"""The probes' data pieces (Paper §5.2): class-balanced label draws, the SVHN splits, and the containers
-every row of Tables 1 and 2 reads.
+"""The data every row of Tables 1 and 2 reads (Paper §5.1-5.2): class-balanced label draws, the SVHN splits,
+the containers, and the loaders that fill them at a profile's size with where the images came from.
 
 The paper's SVHN split (validation digits off SVHN train) and the offline mirror's (pool, validation and
 test from the labelled test digits) are index sets (`Split`); `ProbeData` holds one protocol's labelled
-images with their provenance. dcgan_lib.measure.probes fills them and runs the protocols on them.
+images with their provenance; `cifar10_data` (Table 1) and `svhn_data` (Table 2) load them.
+dcgan_lib.measure.probes runs the protocols on them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
-from dcgan_lib.data import registry
+from dcgan_lib.data import data, datasets, registry
+from dcgan_lib.measure.probe_settings import ProbeSettings
 
 
 def class_balanced_draw(labels: np.ndarray, n: int, rng: np.random.Generator,
@@ -138,3 +141,78 @@ class ProbeData:
     def for_selection(self) -> ProbeData:
         """The same data with its test part withheld: what code that makes a choice receives."""
         return replace(self, test=Withheld())
+
+
+# --- the data each table reads, at a profile's size, with where it came from ------------------------
+
+def cifar10_data(settings: ProbeSettings, seed: int = 0, with_test: bool = True) -> ProbeData:
+    """CIFAR-10 train (minus a class-balanced validation split) and test, at the profile's size (Table 1).
+
+    `with_test=False` never reads the test split: its part is `Withheld`, for code that makes a choice.
+    """
+    train = data.prepare("cifar10", 32, split="train", limit=settings.cifar_train)
+    test = data.prepare("cifar10", 32, split="test", limit=settings.cifar_test) if with_test else None
+    images, labels = np.asarray(train.images), train.labels
+    val = class_balanced_draw(labels, settings.cifar_val, np.random.default_rng(seed))
+    fit = np.setdiff1d(np.arange(len(images)), val)
+    measured = f"{len(test):,} test images" if with_test else "test images withheld (a choice is made on this)"
+    description = (f"CIFAR-10 ({train.info['source']}): {len(fit):,} train + {len(val):,} validation "
+                   f"(C picked on it, then refit on both) -> {measured}")
+    test_part = Labelled(np.asarray(test.images), test.labels) if with_test else Withheld()
+    return ProbeData(Labelled(images[fit], labels[fit]), Labelled(images[val], labels[val]), test_part, images,
+                     "cifar10", description, _provenance(train.info, *([test.info] if with_test else [])))
+
+
+def _provenance(*infos: dict) -> dict:
+    first = infos[0]
+    return {"dataset": first["dataset"], "source": first["source"], "archive": Path(first["path"]).name,
+            "sha256": first.get("sha256"), "splits": {i["split"]: i["n"] for i in infos}}
+
+
+def svhn_data(settings: ProbeSettings, protocol: str = "auto", seed: int = 0) -> ProbeData:
+    """SVHN under the paper protocol (official download) or the offline one (mirror) (Table 2)."""
+    kind = datasets.find_source("svhn").kind
+    if protocol == "auto":
+        protocol = "paper" if kind == "official" else "offline"
+    if protocol == "paper":
+        if kind != "official":
+            raise ValueError("the paper protocol needs SVHN's labelled train digits, which only the official "
+                             "download has: run `python -m dcgan_lib data fetch svhn --official` online, "
+                             "or use --protocol offline")
+        train, test = data.prepare("svhn", 32, "train"), data.prepare("svhn", 32, "test")
+        split = paper_svhn_split(len(train), len(test), settings.svhn_val, seed)
+        images = np.asarray(train.images)
+        pool = Labelled(images[split.pool], train.labels[split.pool])
+        return ProbeData(pool, Labelled(images[split.val], train.labels[split.val]),
+                         Labelled(np.asarray(test.images), test.labels), pool.images, "paper",
+                         split.description, _provenance(train.info, test.info), split)
+    if protocol != "offline":
+        raise ValueError(f"protocol must be auto, offline or paper, got {protocol!r}")
+    labelled = data.prepare("svhn", 32, "test")
+    if labelled.labels is None:
+        raise ValueError("the SVHN test split has no labels; check the dataset (python -m dcgan_lib data)")
+    split = offline_svhn_split(len(labelled), settings.svhn_sizes, seed)
+    images, labels = np.asarray(labelled.images), labelled.labels
+    parts = [Labelled(images[i], labels[i]) for i in (split.pool, split.val, split.test)]
+    unlabelled = svhn_unlabelled()
+    return ProbeData(*parts, np.asarray(unlabelled.images), "offline",
+                     f"{split.description}; BatchNorm statistics from {unlabelled.info['what']}",
+                     {**_provenance(labelled.info), "split_sizes": list(settings.svhn_sizes), "split_seed": seed,
+                      "measured_from": OFFLINE_MEASURED_FROM, "unlabelled": unlabelled.info["what"]}, split)
+
+
+def svhn_unlabelled() -> data.ImageSet:
+    """The offline protocol's unlabelled SVHN digits: what D trains on (SVHN's split "unlabelled", the store's
+    training split for svhn) and where BatchNorm statistics come from.
+
+    The mirror's 1,083 unlabelled train digits plus official test digits 0-4999 without their labels (the label
+    pool and validation digits, whose labels the SVM sees anyway); never digits 5000-9999, where Table 2's
+    error is measured. `info["what"]` says so, for the records.
+    """
+    digits = data.prepare("svhn", 32, "unlabelled")
+    n_test = len(digits) - data.prepare("svhn", 32, "train", progress=False).info["n"]
+    last = data.prepare("svhn", 32, "test", progress=False).info["n"] - 1
+    what = (f"{len(digits) - n_test:,} unlabelled train digits + official test digits 0-{n_test - 1:,} without "
+            f"labels ({len(digits):,} digits; never test digits {OFFLINE_MEASURED_FROM:,}-{last:,})")
+    return data.ImageSet(digits.images, None, digits.ids, {**digits.info, "labelled": False, "what": what,
+                                                           "never_trained_on": f"test[{OFFLINE_MEASURED_FROM}:]"})

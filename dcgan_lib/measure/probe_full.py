@@ -17,14 +17,14 @@ import torch
 
 from dcgan_lib.data import data
 from dcgan_lib.gan import nets
-from dcgan_lib.measure import features, probe_data, probes
+from dcgan_lib.measure import features, probe_data, probe_settings
 from dcgan_lib.measure.c_search import Selection, search_c
 from dcgan_lib.measure.svm import TOLERANCE, Standardizer, StreamedL2SVM
 from dcgan_lib.records import results
 from dcgan_lib.records.results import stopwatch
 
 
-def choose_c(x_fit, y_fit: np.ndarray, x_val, y_val: np.ndarray, settings: probes.ProbeSettings, *,
+def choose_c(x_fit, y_fit: np.ndarray, x_val, y_val: np.ndarray, settings: probe_settings.ProbeSettings, *,
              device: torch.device | str = "cpu") -> tuple[Selection, dict[float, torch.Tensor], list[dict]]:
     """C on validation over a warm-started path: fit on (x_fit, y_fit), score on (x_val, y_val) only.
 
@@ -51,7 +51,7 @@ def choose_c(x_fit, y_fit: np.ndarray, x_val, y_val: np.ndarray, settings: probe
     return sel, weights, log
 
 
-def run(d: nets.Discriminator, d_label: str, settings: probes.ProbeSettings, *, profile: str, seed: int = 0,
+def run(d: nets.Discriminator, d_label: str, settings: probe_settings.ProbeSettings, *, profile: str, seed: int = 0,
         n_val: int = 10_000, bn_images: int = 10_000, device: torch.device | str = "cpu",
         stem: str = "table1_full_size", d_info: dict | None = None) -> Path:
     """Features of every CIFAR-10 image through D, C on validation, refit on all train, test accuracy.

@@ -1,260 +1,38 @@
-"""The protocols of Tables 1 and 2 (Paper §5.1-5.2): how every row of both tables is measured and recorded.
+"""The rows of Tables 1 and 2 (Paper §5.1-5.2): how every row of both tables is measured and recorded.
 
-A linear L2-SVM (dcgan_lib.measure.svm) on standardised D features, C picked on a validation split, over the
-class-balanced label draws and SVHN splits of dcgan_lib.measure.probe_data; the data each table uses and where it
-came from; the rows of both tables, the DCGAN probe's and the baselines' (dcgan_lib.measure.baselines: pixel KNN,
-Coates & Ng's K-means network, the supervised CNN) alike, so that every method sees the same images, draws
-and C selection; the timing of D's features on all of CIFAR-10; and the JSON records of both tables, written
-with their markdown, the paper's numbers beside ours, by dcgan_lib.measure.probe_tables.
+A linear L2-SVM (dcgan_lib.measure.svm) on standardised D features, C picked on a validation split
+(dcgan_lib.measure.c_search), or over the authors' label draws (dcgan_lib.measure.label_draws), on the data of
+dcgan_lib.measure.probe_data at the sizes of dcgan_lib.measure.probe_settings. The rows of both tables, the DCGAN
+probe's, the authors' released nets' and the baselines' (dcgan_lib.measure.baselines: pixel KNN, Coates & Ng's
+K-means network, the supervised CNN) alike, so that every method sees the same images, draws and C selection;
+the timing of D's features on all of CIFAR-10; and the JSON records of both tables, written with their
+markdown, the paper's numbers beside ours, by dcgan_lib.measure.probe_tables.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from dcgan_lib.config.profiles import Profile, get_profile
-from dcgan_lib.data import data, datasets
+from dcgan_lib.config.profiles import Profile
+from dcgan_lib.data import data
 from dcgan_lib.gan import authors, nets
-from dcgan_lib.measure import features, paired
+from dcgan_lib.measure import features
 from dcgan_lib.measure.baselines import KMeansConfig, cnn_predict, fit_kmeans, knn_over_draws, random_search
-from dcgan_lib.measure.c_search import Selection, search_c, select_c
+from dcgan_lib.measure.c_search import Selection, select_c
 from dcgan_lib.measure.features import FeatureConfig, FeatureSet, extract, extract_parts, memory_mb, prepare_bn
+from dcgan_lib.measure.label_draws import svm_over_draws
 from dcgan_lib.measure.paired import correct_record
-from dcgan_lib.measure.probe_data import (
-    OFFLINE_MEASURED_FROM,
-    Labelled,
-    ProbeData,
-    Withheld,
-    class_balanced_draw,
-    offline_svhn_split,
-    paper_svhn_split,
-)
+from dcgan_lib.measure.probe_data import ProbeData, cifar10_data, class_balanced_draw, svhn_data
+from dcgan_lib.measure.probe_settings import ProbeSettings, paired_claims, settings_for
 from dcgan_lib.measure.probe_tables import paper_table1, paper_table2, write_table
-from dcgan_lib.measure.svm import (
-    Standardizer,
-    fit_and_score,
-    resolve_solver,
-    standardize,
-    svm_accuracy,
-    svm_correct,
-)
+from dcgan_lib.measure.svm import Standardizer, fit_and_score, resolve_solver, standardize, svm_accuracy
 from dcgan_lib.records import results
 from dcgan_lib.records.results import stopwatch
 
-
-@dataclass(frozen=True)
-class ProbeSettings:
-    """Sizes of one profile's probe runs (the paper's values in `paper`)."""
-
-    cifar_train: int | None  # CIFAR-10 train images (class-balanced), None: all 50,000
-    cifar_test: int | None  # CIFAR-10 test images, None: all 10,000
-    cifar_val: int  # validation images split off the CIFAR-10 train images to pick C
-    c_grid: tuple[float, ...]  # C values tried on the validation split
-    c_patience: int | None = 2  # Table 1: stop the C path after this many Cs in a row below the best (None: all)
-    n_labels: int = 1000  # Paper §5.2: 1000 class-balanced labels
-    n_draws: int = 100  # draws of those labels for the test error (authors: 100)
-    n_select_draws: int = 10  # draws per C when picking C (authors: 10)
-    svhn_sizes: tuple[int, int, int] = (3000, 2000, 5000)  # offline: label pool, validation, test
-    svhn_val: int = 10_000  # paper protocol: validation split off SVHN train
-    kmeans_k: int = 1600  # Coates & Ng's centroids (4 x K features)
-    kmeans_patches: int = 400_000
-    cnn_trials: int = 64  # Paper §5.2: 64 random-search trials
-    cnn_epochs: int = 100
-    knn_draws: int = 10
-    full_extraction: bool = True  # time D's features on all 60,000 CIFAR-10 images
-    solver_check: bool = True  # refit Table 1's DCGAN row with the other solver (sklearn vs torch), record both
-    full_size: bool = False  # also run Table 1 at the paper's size (probe_full: all 60,000 images, full width)
-    full_size_limit: int | None = None  # shrink that run's train set (smoke only)
-    full_size_c_grid: tuple[float, ...] = (1e-5, 3e-5, 1e-4, 3e-4)  # warm-started path over C
-    # the paper-size fits' evaluation budget (each reads every feature; the refit gets twice): a ceiling, not the
-    # stopping rule, which is svm.TOLERANCE. Measured: 16-70 evaluations per C on D's full-width features
-    full_size_max_evals: int = 300
-    authors_floor: float | None = None  # accuracy the authors' D must beat (None: the random D's; smoke: chance)
-    full_size_minutes: float | None = 30  # budget of the paper-size Table 1 on 2 CPU cores (None: unchecked)
-    # the notebooks' paired claims ("A beats B" at p < paired.ALPHA) that this profile asserts (the others are
-    # printed, "shown" or "not shown at this size"): gan_training (our D beats the random D), authors_beat_random,
-    # beats_kmeans (our D beats K-means: the paper's Table 1 claim), beats_cnn (our D beats the supervised CNN:
-    # Table 2's), authors_beat_cnn, authors_beat_knn
-    claims: tuple[str, ...] = ("gan_training", "authors_beat_random", "beats_kmeans", "beats_cnn",
-                               "authors_beat_cnn", "authors_beat_knn")
-
-
-def settings_for(profile: Profile | str) -> ProbeSettings:
-    """The probe sizes of a profile (profiles.PROFILES holds the values): smoke (seconds), cpu (minutes on
-    2 cores) or paper (Paper §5)."""
-    settings = ProbeSettings(**get_profile(profile).probe)
-    unknown = set(settings.claims) - set(CLAIMS)
-    if unknown:
-        raise ValueError(f"unknown claims {sorted(unknown)} in the probe settings; known: {sorted(CLAIMS)}")
-    return settings
-
-
-# What each paired claim "A beats B" says (rows measured on the same test images; dcgan_lib.measure.paired)
-CLAIMS = {
-    "gan_training": "our D beats the random D of its architecture (what GAN training buys)",
-    "authors_beat_random": "the authors' D beats the random D of our architecture",
-    "beats_kmeans": "our D beats 1-layer K-means (the paper's Table 1 claim)",
-    "beats_cnn": "our D beats the supervised CNN on the same test digits (the paper's Table 2 claim)",
-    "authors_beat_cnn": "the authors' D beats the supervised CNN on the same test digits",
-    "authors_beat_knn": "the authors' D beats pixel KNN",
-}
-
-
-def paired_claims(pairs: dict[str, tuple[dict, dict]], seed: int = 0) -> dict[str, dict]:
-    """The paired verdict (dcgan_lib.measure.paired.compare) of each named claim: name -> (row A, row B)."""
-    return {name: paired.compare(a, b, CLAIMS[name], seed=seed) for name, (a, b) in pairs.items()}
-
-
-@dataclass(frozen=True)
-class DrawResult:
-    """Test error of an L2-SVM over many class-balanced label draws (Paper §5.2: mean +- 1.96 std)."""
-
-    C: float
-    val_error_by_c: dict[float, float]
-    test_errors: tuple[float, ...]
-    solver: str = "sklearn"
-    solver_check: dict | None = None  # the first test draw refitted with the other solver
-    test_correct: np.ndarray | None = None  # (n_test,) per test image, how many of the draws got it right
-    c_search: dict | None = None  # Selection.record(): the C grid tried, widened or not, best still at an edge
-
-    @property
-    def mean(self) -> float:
-        """Mean test error over the draws."""
-        return float(np.mean(self.test_errors))
-
-    @property
-    def ci95(self) -> float:
-        """1.96 standard deviations of the test error over draws, as the authors report."""
-        return float(1.96 * np.std(self.test_errors))
-
-
-def c_over_draws(x_pool, y_pool, x_val, y_val, settings: ProbeSettings, rng: np.random.Generator,
-                 solver: str = "sklearn", device: torch.device | str = "cpu") -> tuple[Selection, dict[float, float]]:
-    """The authors' choice of C: mean validation error over `n_select_draws` label draws per C (Paper §5.2).
-
-    Sees only the label pool and the validation digits. Returns the selection and the mean error per C.
-    """
-    errors: dict[float, float] = {}
-
-    def score(c: float) -> float:
-        errs = []
-        for _ in range(settings.n_select_draws):
-            idx = class_balanced_draw(y_pool, settings.n_labels, rng)
-            errs.append(1 - svm_accuracy(x_pool[idx], y_pool[idx], x_val, y_val, c, solver, device))
-        errors[c] = float(np.mean(errs))
-        return -errors[c]
-
-    sel = search_c(score, settings.c_grid, desc="C over draws")
-    return sel, {c: errors[c] for c in sel.grid}
-
-
-def svm_over_draws(x_pool, y_pool, x_val, y_val, x_test, y_test, settings: ProbeSettings,
-                   solver: str = "auto", device: torch.device | str = "cpu", seed: int = 0,
-                   check: bool = False) -> DrawResult:
-    """The authors' SVHN protocol: C by mean validation error over draws, then test error over many draws.
-
-    C is chosen by `c_over_draws`, which never sees the test digits. Per test digit, the number of draws
-    that classify it right is kept (for paired comparisons with other rows on the same digits). With
-    `check`, the first test draw is also fitted with the other solver and both errors are kept.
-    """
-    rng = np.random.default_rng(seed)
-    solver = resolve_solver(solver, settings.n_labels, x_pool.shape[1])
-    sel, val_error = c_over_draws(x_pool, y_pool, x_val, y_val, settings, rng, solver, device)
-    best_c = sel.C
-    test_errors, solver_check, correct = [], None, np.zeros(len(y_test), np.int64)
-    for _ in tqdm(range(settings.n_draws), desc="test draws", leave=False):
-        idx = class_balanced_draw(y_pool, settings.n_labels, rng)
-        right = svm_correct(x_pool[idx], y_pool[idx], x_test, y_test, best_c, solver, device)
-        correct += right
-        test_errors.append(1 - float(right.mean()))
-        if check and solver_check is None:
-            other = "sklearn" if solver == "torch" else "torch"
-            with stopwatch() as elapsed:
-                other_err = 1 - svm_accuracy(x_pool[idx], y_pool[idx], x_test, y_test, best_c, other, device)
-            solver_check = {f"{solver}_error": test_errors[0], f"{other}_error": other_err, "C": best_c,
-                            f"{other}_s": round(elapsed(), 1),
-                            "difference_points": round(100 * abs(other_err - test_errors[0]), 3)}
-    return DrawResult(best_c, val_error, tuple(test_errors), solver, solver_check, correct, sel.record())
-
-
-# --- the two tables: data, rows, records -----------------------------------------------------------
-
-def cifar10_data(settings: ProbeSettings, seed: int = 0, with_test: bool = True) -> ProbeData:
-    """CIFAR-10 train (minus a class-balanced validation split) and test, at the profile's size (Table 1).
-
-    `with_test=False` never reads the test split: its part is `Withheld`, for code that makes a choice.
-    """
-    train = data.prepare("cifar10", 32, split="train", limit=settings.cifar_train)
-    test = data.prepare("cifar10", 32, split="test", limit=settings.cifar_test) if with_test else None
-    images, labels = np.asarray(train.images), train.labels
-    val = class_balanced_draw(labels, settings.cifar_val, np.random.default_rng(seed))
-    fit = np.setdiff1d(np.arange(len(images)), val)
-    measured = f"{len(test):,} test images" if with_test else "test images withheld (a choice is made on this)"
-    description = (f"CIFAR-10 ({train.info['source']}): {len(fit):,} train + {len(val):,} validation "
-                   f"(C picked on it, then refit on both) -> {measured}")
-    test_part = Labelled(np.asarray(test.images), test.labels) if with_test else Withheld()
-    return ProbeData(Labelled(images[fit], labels[fit]), Labelled(images[val], labels[val]), test_part, images,
-                     "cifar10", description, _provenance(train.info, *([test.info] if with_test else [])))
-
-
-def _provenance(*infos: dict) -> dict:
-    first = infos[0]
-    return {"dataset": first["dataset"], "source": first["source"], "archive": Path(first["path"]).name,
-            "sha256": first.get("sha256"), "splits": {i["split"]: i["n"] for i in infos}}
-
-
-def svhn_data(settings: ProbeSettings, protocol: str = "auto", seed: int = 0) -> ProbeData:
-    """SVHN under the paper protocol (official download) or the offline one (mirror) (Table 2)."""
-    kind = datasets.find_source("svhn").kind
-    if protocol == "auto":
-        protocol = "paper" if kind == "official" else "offline"
-    if protocol == "paper":
-        if kind != "official":
-            raise ValueError("the paper protocol needs SVHN's labelled train digits, which only the official "
-                             "download has: run `python -m dcgan_lib data fetch svhn --official` online, "
-                             "or use --protocol offline")
-        train, test = data.prepare("svhn", 32, "train"), data.prepare("svhn", 32, "test")
-        split = paper_svhn_split(len(train), len(test), settings.svhn_val, seed)
-        images = np.asarray(train.images)
-        pool = Labelled(images[split.pool], train.labels[split.pool])
-        return ProbeData(pool, Labelled(images[split.val], train.labels[split.val]),
-                         Labelled(np.asarray(test.images), test.labels), pool.images, "paper",
-                         split.description, _provenance(train.info, test.info), split)
-    if protocol != "offline":
-        raise ValueError(f"protocol must be auto, offline or paper, got {protocol!r}")
-    labelled = data.prepare("svhn", 32, "test")
-    if labelled.labels is None:
-        raise ValueError("the SVHN test split has no labels; check the dataset (python -m dcgan_lib data)")
-    split = offline_svhn_split(len(labelled), settings.svhn_sizes, seed)
-    images, labels = np.asarray(labelled.images), labelled.labels
-    parts = [Labelled(images[i], labels[i]) for i in (split.pool, split.val, split.test)]
-    unlabelled = svhn_unlabelled()
-    return ProbeData(*parts, np.asarray(unlabelled.images), "offline",
-                     f"{split.description}; BatchNorm statistics from {unlabelled.info['what']}",
-                     {**_provenance(labelled.info), "split_sizes": list(settings.svhn_sizes), "split_seed": seed,
-                      "measured_from": OFFLINE_MEASURED_FROM, "unlabelled": unlabelled.info["what"]}, split)
-
-
-def svhn_unlabelled() -> data.ImageSet:
-    """The offline protocol's unlabelled SVHN digits: what D trains on (SVHN's split "unlabelled", the store's
-    training split for svhn) and where BatchNorm statistics come from.
-
-    The mirror's 1,083 unlabelled train digits plus official test digits 0-4999 without their labels (the label
-    pool and validation digits, whose labels the SVM sees anyway); never digits 5000-9999, where Table 2's
-    error is measured. `info["what"]` says so, for the records.
-    """
-    digits = data.prepare("svhn", 32, "unlabelled")
-    n_test = len(digits) - data.prepare("svhn", 32, "train", progress=False).info["n"]
-    last = data.prepare("svhn", 32, "test", progress=False).info["n"] - 1
-    what = (f"{len(digits) - n_test:,} unlabelled train digits + official test digits 0-{n_test - 1:,} without "
-            f"labels ({len(digits):,} digits; never test digits {OFFLINE_MEASURED_FROM:,}-{last:,})")
-    return data.ImageSet(digits.images, None, digits.ids, {**digits.info, "labelled": False, "what": what,
-                                                           "never_trained_on": f"test[{OFFLINE_MEASURED_FROM}:]"})
-
+# --- the rows of both tables, and their records -----------------------------------------------
 
 def choose_c(train: tuple, val: tuple, settings: ProbeSettings, solver: str = "auto",
              device: torch.device | str = "cpu") -> tuple[Selection, Standardizer, str]:
