@@ -34,6 +34,16 @@ def test_sweep_trains_to_each_budget_and_scores(tmp_path, monkeypatch):
     assert (path.parent / "cpu_tier_sweep_cifar10.png").stat().st_size > 0
 
 
+def test_a_second_seed_is_recorded_beside_the_first(tmp_path, monkeypatch):
+    monkeypatch.setattr(tier_sweep.results, "ROOT", tmp_path)
+    monkeypatch.setattr(tier_sweep, "sweep_setting", lambda setting, budgets, profile, folder, seed, progress: [])
+    setting = tier_sweep.Setting("cifar10", "imagenet32", 1 / 16, 8)
+    first = tier_sweep.run((setting,), budgets=(1,), profile="smoke", seed=0, progress=False)
+    second = tier_sweep.run((setting,), budgets=(1,), profile="smoke", seed=1, progress=False)
+    assert first.name == "cpu_tier_sweep_cifar10.json" and second.name == "cpu_tier_sweep_cifar10_seed1.json"
+    assert first.exists() and json.loads(second.read_text())["seed"] == 1
+
+
 def _no_test_split(monkeypatch):
     """CIFAR-10's test split made unreadable: a judge that asks for it fails the test."""
     prepare = data.prepare

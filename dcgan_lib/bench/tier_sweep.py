@@ -208,14 +208,15 @@ def best_at_largest_budget(curves: dict[str, list[dict]]) -> dict[str, dict]:
 
 def run(grid: tuple[Setting, ...] = GRID, budgets: tuple[int, ...] = BUDGETS, profile: str = "cpu",
         seed: int = 0, progress: bool = True) -> Path:
-    """Sweep every setting; write cpu_tier_sweep_<datasets>.{json,png} in the profile's figures folder.
+    """Sweep every setting; write cpu_tier_sweep_<datasets>.{json,png} in the profile's figures folder
+    (cpu_tier_sweep_<datasets>_seed<N> for a seed other than 0, so a second seed sits beside the first).
 
     The record and plot are rewritten after each setting, so a sweep stopped part-way keeps the
     settings it finished (`settings_done` says how many of the grid's).
     """
     prof = profiles.get_profile(profile)
     start = time.perf_counter()
-    stem = "cpu_tier_sweep_" + "_".join(dict.fromkeys(s.dataset for s in grid))
+    stem = "cpu_tier_sweep_" + "_".join(dict.fromkeys(s.dataset for s in grid)) + (f"_seed{seed}" if seed else "")
     references = table1_references(prof.name) if any(s.judged_by_features for s in grid) else {}
     quality = {} if all(s.judged_by_features for s in grid) else {
         "samples": fid.budget(prof.name).curve_samples, "real_images": fid.budget(prof.name).real,
