@@ -47,7 +47,7 @@ def test_images_per_s_counts_only_the_steps_of_each_chunk(monkeypatch, tmp_path)
     images = store.load_training_images("bedrooms", "lsun64", "smoke")
     real = store.reference_stats(images, "smoke")
     clock = iter(range(0, 1000, 10))  # every perf_counter call advances 10 s
-    monkeypatch.setattr(bf16_kid, "_clock", lambda: float(next(clock)))
+    monkeypatch.setattr(bf16_kid.staged, "_clock", lambda: float(next(clock)))
     rows = bf16_kid.train_and_score("bedrooms", "lsun64", dict(width=1 / 16, amp=False, snapshot_epochs=False,
                                                                checkpoint_every=10**9),
                                     images, tmp_path, (2, 4), real, 4, "smoke", 0, False)

@@ -62,7 +62,7 @@ def test_the_table1_judge_never_sees_the_test_images(monkeypatch):
     with pytest.raises(probe_data.TestDataWithheld):
         np.asarray(judge.pdata.test.images)
     _, d = nets.build("imagenet32", width=1 / 16, seed=0)
-    scores = judge(None, d)
+    scores = judge.score(d)
     assert set(scores) == {"val_accuracy", "C", "features", "c_search"} and 0 < scores["val_accuracy"] <= 1
     assert scores["C"] in scores["c_search"]["grid_tried"]
 
@@ -109,7 +109,7 @@ def test_the_recipe_is_part_of_a_setting_and_reaches_the_trainer(tmp_path, monke
     def trainer(cfg, *args, **kwargs):
         raise Seen(cfg.diffaug)
 
-    monkeypatch.setattr(tier_sweep, "Trainer", trainer)
+    monkeypatch.setattr(tier_sweep.staged, "Trainer", trainer)
     monkeypatch.setattr(tier_sweep, "KIDJudge", lambda *a, **k: None)
     with pytest.raises(Seen, match="color,cutout"):
         tier_sweep.sweep_setting(augmented, (1,), "smoke", tmp_path / "run", progress=False)

@@ -24,16 +24,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from dcgan_lib.bench import staged
 from dcgan_lib.config import profiles
 from dcgan_lib.figures import plots
-from dcgan_lib.gan import runs
-from dcgan_lib.gan.train import Trainer, fast_cpu_bf16
+from dcgan_lib.gan.train import fast_cpu_bf16
 from dcgan_lib.measure import fid
 from dcgan_lib.models import store
 from dcgan_lib.records import results
 
 NUMERICS = {"fp32": False, "bf16": True}  # TrainConfig.amp of each
-_clock = time.perf_counter  # the wall clock of each point's training and scoring
 
 
 def verdict(by_run: dict[str, list[dict]], seeds: tuple[int, ...]) -> dict:
@@ -57,23 +56,16 @@ def verdict(by_run: dict[str, list[dict]], seeds: tuple[int, ...]) -> dict:
 def train_and_score(dataset: str, variant: str, cfg_kwargs: dict, images, folder: Path, points: tuple[int, ...],
                     real: fid.Stats, samples: int, profile: str, seed: int, progress: bool) -> list[dict]:
     """Train one run to each of `points` steps in turn (resuming its checkpoint) and score G after each."""
-    rows, wall = [], 0.0
+    rows, wall, done = [], 0.0, 0
     for steps in points:
         cfg = store.plan(dataset, variant, profile, len(images), steps=steps, **cfg_kwargs)
-        trainer = Trainer(cfg, images.images, folder, device="cpu", progress=progress)
-        done_before = rows[-1]["steps"] if rows else 0  # the Trainer resumes inside fit(), not before it
-        start = _clock()
-        trainer.fit()
-        step_wall = _clock() - start
-        wall += step_wall
-        g, _, _ = runs.load_nets(runs.RunFolder(folder).checkpoint)
-        t0 = _clock()
-        scores = fid.evaluate_generator(store.calibrated(g, profile), real, samples, seed, progress=progress)
-        rows.append({"steps": trainer.step, "kid": scores["kid"], "kid_std": scores["kid_std"], "fid": scores["fid"],
-                     "train_wall_s": round(wall, 1),
-                     "images_per_s": round((trainer.step - done_before) * cfg.batch_size / max(step_wall, 1e-9), 1),
-                     "score_s": round(_clock() - t0, 1), **trainer.numerics()})
-        print(f"{folder.name}: {trainer.step} steps, KID {scores['kid']:.4f} +- {scores['kid_std']:.4f}, "
+        stage = staged.train_to(cfg, images.images, folder, done, progress)
+        done, wall = stage.trainer.step, wall + stage.wall_s
+        scores = staged.score_latest(folder, real, samples, profile, seed, progress)
+        rows.append({"steps": done, "kid": scores["kid"], "kid_std": scores["kid_std"], "fid": scores["fid"],
+                     "train_wall_s": round(wall, 1), "images_per_s": round(stage.images_per_s, 1),
+                     "score_s": scores["score_s"], **stage.trainer.numerics()})
+        print(f"{folder.name}: {done} steps, KID {scores['kid']:.4f} +- {scores['kid_std']:.4f}, "
               f"FID {scores['fid']:.1f}, {rows[-1]['images_per_s']} img/s", flush=True)
     return rows
 

@@ -25,13 +25,15 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 
+from dcgan_lib.bench import staged
 from dcgan_lib.config import profiles
 from dcgan_lib.figures import plots
 from dcgan_lib.gan import runs
-from dcgan_lib.gan.train import Trainer, TrainingStopped
+from dcgan_lib.gan.train import TrainingStopped
 from dcgan_lib.measure import fid, probe_data, probe_settings, probes
 from dcgan_lib.models import store
 from dcgan_lib.records import results
+from dcgan_lib.records.results import stopwatch
 
 
 @dataclass(frozen=True)
@@ -87,22 +89,17 @@ def sweep_setting(setting: Setting, budgets: tuple[int, ...], profile: str, fold
                              width=setting.width, batch_size=setting.batch_size, diffaug=setting.diffaug,
                              snapshot_epochs=False,
                              checkpoint_every=10**9, log_every=10, seed=seed)
-            trainer = Trainer(cfg, images.images, folder, progress=progress)
-            start = time.process_time()
             try:
-                trainer.fit()
+                stage = staged.train_to(cfg, images.images, folder, steps, progress)
             except TrainingStopped as stop:
                 return rows + [{"budget_cpu_s": budget, "cpu_s": round(cpu_s, 1), "steps": steps,
                                 "stopped": str(stop)}]
-            cpu_s += time.process_time() - start
-            steps = trainer.step
-        g, d, _ = runs.load_nets(runs.RunFolder(folder).checkpoint)
-        t0 = time.perf_counter()
-        scores = judge(g, d)
+            cpu_s, steps = cpu_s + stage.cpu_s, stage.trainer.step
+        scores = judge(folder)
         rows.append({"budget_cpu_s": budget, "cpu_s": round(cpu_s, 1), "steps": steps,
                      "images_seen": steps * setting.batch_size, "epochs": round(steps * setting.batch_size
                                                                                 / len(images), 2),
-                     **scores, "score_s": round(time.perf_counter() - t0, 1)})
+                     **scores})
         print(f"{setting.label}: {cpu_s:.0f} CPU-s, {steps} steps -> "
               + ", ".join(f"{k} {v:.4g}" for k, v in scores.items() if isinstance(v, float)), flush=True)
     return rows
@@ -118,10 +115,8 @@ class KIDJudge:
         self.real = store.reference_stats(images, profile, progress=progress, against="train")
         self.n, self.profile, self.seed, self.progress = fid.budget(profile).curve_samples, profile, seed, progress
 
-    def __call__(self, g, d) -> dict:
-        scores = fid.evaluate_generator(store.calibrated(g, self.profile), self.real, self.n, self.seed,
-                                        progress=self.progress)
-        return {"fid": scores["fid"], "kid": scores["kid"], "kid_std": scores["kid_std"]}
+    def __call__(self, folder: Path) -> dict:
+        return staged.score_latest(folder, self.real, self.n, self.profile, self.seed, self.progress)
 
 
 class Table1Judge:
@@ -135,7 +130,13 @@ class Table1Judge:
         self.settings = replace(probe_settings.settings_for(profile), solver_check=False)
         self.pdata = probe_data.cifar10_data(self.settings, seed, with_test=False)
 
-    def __call__(self, g, d) -> dict:
+    def __call__(self, folder: Path) -> dict:
+        _, d, _ = runs.load_nets(runs.RunFolder(folder).checkpoint)
+        with stopwatch() as elapsed:
+            scores = self.score(d)
+        return {**scores, "score_s": round(elapsed(), 1)}
+
+    def score(self, d) -> dict:
         res = probes.d_validation_cifar10(d, self.pdata, self.settings)
         return {"val_accuracy": res["val_accuracy"], "C": res["C"], "features": res["features"],
                 "c_search": res["c_search"]}
