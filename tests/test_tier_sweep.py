@@ -113,3 +113,35 @@ def test_the_recipe_is_part_of_a_setting_and_reaches_the_trainer(tmp_path, monke
     monkeypatch.setattr(tier_sweep, "KIDJudge", lambda *a, **k: None)
     with pytest.raises(Seen, match="color,cutout"):
         tier_sweep.sweep_setting(augmented, (1,), "smoke", tmp_path / "run", progress=False)
+
+
+def _sweep_record(folder, seed, kids, threads=2):
+    """A sweep record of two settings whose KIDs at budgets 1, 2, ... are `kids[label]`."""
+    curves = {label: [{"budget_cpu_s": b + 1, "cpu_s": b + 1.0, "steps": 10 * (b + 1), "kid": k, "kid_std": 0.01}
+                      for b, k in enumerate(ks)] for label, ks in kids.items()}
+    name = "cpu_tier_sweep_celeba" + (f"_seed{seed}" if seed else "") + ".json"
+    (folder / name).write_text(json.dumps({"seed": seed, "commit": "abc", "metrics": {"curves": curves,
+                                                                                      "threads": threads}}))
+
+
+def test_across_seeds_compares_the_budgets_every_seed_reached(tmp_path, monkeypatch):
+    monkeypatch.setattr(tier_sweep.results, "ROOT", tmp_path)
+    folder = tmp_path / "runs/smoke/figures"
+    folder.mkdir(parents=True)
+    paper, aug = "celeba faces64 paper", "celeba faces64 + DiffAugment"
+    _sweep_record(folder, 0, {paper: [0.3, 0.2], aug: [0.4, 0.1]})
+    with pytest.raises(SystemExit, match="needs two"):
+        tier_sweep.across_seeds("celeba", "smoke")
+    _sweep_record(folder, 1, {paper: [0.35, 0.25, 0.2], aug: [0.3, 0.15, 0.1]})
+    rec = json.loads(tier_sweep.across_seeds("celeba", "smoke").read_text())
+    m = rec["metrics"]
+    assert m["seeds"] == [0, 1] and [p["budget_cpu_s"] for p in m["points"]] == [1, 2]
+    first, second = m["points"]
+    assert first["best_per_seed"] == [paper, aug] and not first["agree"]
+    assert second["best_per_seed"] == [aug, aug] and second["agree"] and second["mean_kid"][aug] == 0.125
+    assert not m["agree_at_every_budget"] and m["budgets_not_in_every_seed"] == {"1": [3]}
+    assert [s["file"] for s in rec["sources"]] == ["cpu_tier_sweep_celeba.json", "cpu_tier_sweep_celeba_seed1.json"]
+    assert (folder / "cpu_tier_sweep_celeba_seeds.png").stat().st_size > 0
+    _sweep_record(folder, 2, {paper: [0.3, 0.2], aug: [0.4, 0.1]}, threads=1)
+    with pytest.raises(ValueError, match="threads"):
+        tier_sweep.across_seeds("celeba", "smoke")

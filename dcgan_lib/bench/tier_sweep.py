@@ -13,6 +13,8 @@ measurement, not by belief).
     python -m dcgan_lib.bench.tier_sweep --dataset bedrooms        # paper recipe and + DiffAugment, widths 1/4-1
     python -m dcgan_lib.bench.tier_sweep --dataset celeba          # ~45 min on one core
     python -m dcgan_lib.bench.tier_sweep --dataset tiny_imagenet   # Table 1's D: train + probe each point
+    python -m dcgan_lib.bench.tier_sweep --dataset celeba --seed 1  # a second seed, beside the first
+    python -m dcgan_lib.bench.tier_sweep --dataset celeba --across-seeds   # the seeds' records compared
 """
 from __future__ import annotations
 
@@ -238,6 +240,61 @@ def run(grid: tuple[Setting, ...] = GRID, budgets: tuple[int, ...] = BUDGETS, pr
     return path
 
 
+def across_seeds(dataset: str, profile: str = "cpu") -> Path:
+    """One dataset's sweeps over every seed recorded, side by side: cpu_tier_sweep_<dataset>_seeds.{json,png}.
+
+    Reads cpu_tier_sweep_<dataset>.json (seed 0) and each cpu_tier_sweep_<dataset>_seed<N>.json, which must have
+    been swept on the same number of threads. At each budget that every seed scored for every setting they share:
+    each seed's KID per setting, the mean over seeds, the best setting in each seed, and whether one setting is
+    best in every seed (`agree`). Budgets that not every seed reached are listed, not compared.
+    """
+    folder = results.figures_dir(profile)
+    paths = [p for p in (folder / f"cpu_tier_sweep_{dataset}.json",
+                         *sorted(folder.glob(f"cpu_tier_sweep_{dataset}_seed[0-9]*.json"))) if p.exists()]
+    if len(paths) < 2:
+        raise SystemExit(f"{len(paths)} sweep record(s) of {dataset} in {folder}; comparing seeds needs two: "
+                         f"python -m dcgan_lib.bench.tier_sweep --dataset {dataset} --seed 1 (same settings)")
+    recs = [results.read_record(p) for p in paths]
+    threads = {r["metrics"]["threads"] for r in recs}
+    if len(threads) > 1:
+        raise ValueError(f"the sweeps of {dataset} ran on different numbers of threads ({sorted(threads)}): "
+                         "their CPU-seconds do not compare")
+    labels = sorted(set.intersection(*(set(r["metrics"]["curves"]) for r in recs)))
+
+    def scored(rec: dict, label: str) -> dict[int, dict]:
+        return {row["budget_cpu_s"]: row for row in rec["metrics"]["curves"][label] if "kid" in row}
+
+    every = sorted(set.intersection(*(set(scored(r, label)) for r in recs for label in labels)))
+    points = []
+    for budget in every:
+        kid = {label: [scored(r, label)[budget]["kid"] for r in recs] for label in labels}
+        best = [min(labels, key=lambda label, i=i: kid[label][i]) for i in range(len(recs))]
+        points.append({"budget_cpu_s": budget, "kid": kid,
+                       "mean_kid": {label: round(sum(k) / len(k), 4) for label, k in kid.items()},
+                       "best_per_seed": best, "agree": len(set(best)) == 1})
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, label in enumerate(labels):
+        for rec in recs:
+            rows = list(scored(rec, label).values())
+            ax.plot([r["cpu_s"] / 60 for r in rows], [r["kid"] for r in rows], "o:", color=f"C{i}", alpha=0.45, ms=4)
+        ax.plot([p["budget_cpu_s"] / 60 for p in points], [p["mean_kid"][label] for p in points], "o-",
+                color=f"C{i}", lw=2, label=f"{label.split(' ', 1)[1]}: mean of {len(recs)} seeds")
+    ax.set_xscale("log"), ax.set_xlabel(f"training CPU-minutes ({threads.pop()} thread(s))"), ax.set_ylabel("KID")
+    ax.set_title(f"{dataset}: each seed (dotted) and their mean", fontsize=10), ax.legend(fontsize=7)
+    fig.tight_layout()
+    stem = f"cpu_tier_sweep_{dataset}_seeds"
+    plots.save_figure(fig, folder / f"{stem}.png")
+    reached = {r["seed"]: sorted({b for label in labels for b in scored(r, label)} - set(every)) for r in recs}
+    return results.write_record(
+        stem, name=f"cpu tier: {dataset} settings at equal CPU time, over {len(recs)} seeds", profile=profile,
+        metrics={"points": points, "seeds": [r["seed"] for r in recs], "settings": labels,
+                 "agree_at_every_budget": all(p["agree"] for p in points),
+                 "budgets_not_in_every_seed": {str(s): b for s, b in reached.items() if b}},
+        paper={"note": "not in the paper: chooses how the cpu profile spends its minutes"},
+        sources=[{"file": p.name, "commit": r["commit"], "seed": r["seed"]} for p, r in zip(paths, recs, strict=True)],
+        device="cpu", files=[f"{stem}.png"])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", choices=sorted({s.dataset for s in GRID}), nargs="+",
@@ -250,7 +307,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (CPU-seconds count all of them)")
     parser.add_argument("--budgets", type=int, nargs="+", default=list(BUDGETS), help="CPU-seconds per point")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--across-seeds", action="store_true",
+                        help="sweep nothing: compare the recorded sweeps of --dataset over their seeds")
     args = parser.parse_args(argv)
+    if args.across_seeds:
+        for dataset in args.dataset:
+            print(across_seeds(dataset, args.profile))
+        return
     torch.set_num_threads(args.threads)
     grid = tuple(s for s in GRID if s.dataset in args.dataset and ("diffaug" if s.diffaug else "paper") in args.recipe)
     if args.width:
