@@ -118,7 +118,8 @@ PROFILES: dict[str, Profile] = {
         # (figures/bf16_kid_bedrooms.json; the faces and bedrooms training curves), so they get most of the
         # course's minutes. Bedrooms train with DiffAugment: at width 1/4 and equal CPU time on 2 threads it gives
         # lower KID (against training images) than the paper's recipe at every budget from 400 to 3,200
-        # CPU-seconds, by 0.06-0.12 at 1,600 and 3,200 (figures/cpu_tier_sweep_bedrooms.json, one seed). Faces keep
+        # CPU-seconds, by 0.06-0.12 at 1,600 and 3,200 (figures/cpu_tier_sweep_bedrooms.json), and a second seed to
+        # 1,600 agrees: ahead in both seeds at 800 and 1,600 (figures/cpu_tier_sweep_bedrooms_seeds.json). Faces keep
         # the paper's recipe (DiffAugment is an option, not the reference, unless measured better): swept the same
         # way with two seeds (figures/cpu_tier_sweep_celeba_seeds.json), the paper's recipe is ahead at 400
         # CPU-seconds in both seeds, the seeds disagree at 800 and 1,600 (mean KID 0.361 / 0.209 against
