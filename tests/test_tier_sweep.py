@@ -62,7 +62,7 @@ def test_the_table1_judge_never_sees_the_test_images(monkeypatch):
     with pytest.raises(probe_data.TestDataWithheld):
         np.asarray(judge.pdata.test.images)
     _, d = nets.build("imagenet32", width=1 / 16, seed=0)
-    scores = judge.score(d)
+    scores = judge(None, d)
     assert set(scores) == {"val_accuracy", "C", "features", "c_search"} and 0 < scores["val_accuracy"] <= 1
     assert scores["C"] in scores["c_search"]["grid_tried"]
 

@@ -61,7 +61,7 @@ def train_and_score(dataset: str, variant: str, cfg_kwargs: dict, images, folder
         cfg = store.plan(dataset, variant, profile, len(images), steps=steps, **cfg_kwargs)
         stage = staged.train_to(cfg, images.images, folder, done, progress)
         done, wall = stage.trainer.step, wall + stage.wall_s
-        scores = staged.score_latest(folder, real, samples, profile, seed, progress)
+        scores = staged.score_latest(folder, staged.kid_judge(real, samples, profile, seed, progress))
         rows.append({"steps": done, "kid": scores["kid"], "kid_std": scores["kid_std"], "fid": scores["fid"],
                      "train_wall_s": round(wall, 1), "images_per_s": round(stage.images_per_s, 1),
                      "score_s": scores["score_s"], **stage.trainer.numerics()})

@@ -2,16 +2,18 @@
 trained to a stopping point, then on to the next from its own checkpoint, its latest G scored after each.
 
 `train_to` trains a run folder up to a TrainConfig's steps (the Trainer resumes the folder's checkpoint inside
-fit()) and says what that stage cost in process CPU-seconds and wall seconds; `score_latest` gives the G of the
-folder's latest checkpoint its KID and FID against real statistics.
+fit()) and says what that stage cost in process CPU-seconds and wall seconds; `score_latest` judges the nets of
+the folder's latest checkpoint (`kid_judge`: G's KID and FID against real statistics) and times the judging.
 """
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from torch import nn
 
 from dcgan_lib.gan import runs
 from dcgan_lib.gan.train import Trainer
@@ -48,12 +50,19 @@ def train_to(cfg: TrainConfig, images: np.ndarray, folder: Path, from_step: int,
     return Stage(trainer, trainer.step - from_step, time.process_time() - cpu0, _clock() - wall0)
 
 
-def score_latest(folder: Path, real: fid.Stats, samples: int, profile: str, seed: int,
-                 progress: bool = True) -> dict:
-    """KID (with its subset std) and FID of `samples` calibrated samples of the folder's latest G against `real`,
-    and the seconds the scoring took."""
-    g, _, _ = runs.load_nets(runs.RunFolder(folder).checkpoint)
+def score_latest(folder: Path, judge: Callable[[nn.Module, nn.Module], dict]) -> dict:
+    """`judge(G, D)` of the folder's latest checkpoint, with the seconds the judging took (`score_s`)."""
+    g, d, _ = runs.load_nets(runs.RunFolder(folder).checkpoint)
     t0 = _clock()
-    scores = fid.evaluate_generator(store.calibrated(g, profile), real, samples, seed, progress=progress)
-    return {"kid": scores["kid"], "kid_std": scores["kid_std"], "fid": scores["fid"],
-            "score_s": round(_clock() - t0, 1)}
+    scores = judge(g, d)
+    return {**scores, "score_s": round(_clock() - t0, 1)}
+
+
+def kid_judge(real: fid.Stats, samples: int, profile: str, seed: int,
+              progress: bool = True) -> Callable[[nn.Module, nn.Module], dict]:
+    """A judge for `score_latest`: KID (with its subset std) and FID of `samples` calibrated samples of G
+    against `real`."""
+    def judge(g: nn.Module, d: nn.Module) -> dict:
+        scores = fid.evaluate_generator(store.calibrated(g, profile), real, samples, seed, progress=progress)
+        return {"kid": scores["kid"], "kid_std": scores["kid_std"], "fid": scores["fid"]}
+    return judge

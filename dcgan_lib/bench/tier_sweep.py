@@ -30,12 +30,10 @@ import torch
 from dcgan_lib.bench import staged
 from dcgan_lib.config import profiles
 from dcgan_lib.figures import plots
-from dcgan_lib.gan import runs
 from dcgan_lib.gan.train import TrainingStopped
 from dcgan_lib.measure import fid, probe_data, probe_settings, probes
 from dcgan_lib.models import store
 from dcgan_lib.records import results
-from dcgan_lib.records.results import stopwatch
 
 
 @dataclass(frozen=True)
@@ -97,7 +95,7 @@ def sweep_setting(setting: Setting, budgets: tuple[int, ...], profile: str, fold
                 return rows + [{"budget_cpu_s": budget, "cpu_s": round(cpu_s, 1), "steps": steps,
                                 "stopped": str(stop)}]
             cpu_s, steps = cpu_s + stage.cpu_s, stage.trainer.step
-        scores = judge(folder)
+        scores = staged.score_latest(folder, judge)
         rows.append({"budget_cpu_s": budget, "cpu_s": round(cpu_s, 1), "steps": steps,
                      "images_seen": steps * setting.batch_size, "epochs": round(steps * setting.batch_size
                                                                                 / len(images), 2),
@@ -115,10 +113,10 @@ class KIDJudge:
 
     def __init__(self, images, profile: str, seed: int, progress: bool):
         self.real = store.reference_stats(images, profile, progress=progress, against="train")
-        self.n, self.profile, self.seed, self.progress = fid.budget(profile).curve_samples, profile, seed, progress
+        self.judge = staged.kid_judge(self.real, fid.budget(profile).curve_samples, profile, seed, progress)
 
-    def __call__(self, folder: Path) -> dict:
-        return staged.score_latest(folder, self.real, self.n, self.profile, self.seed, self.progress)
+    def __call__(self, g, d) -> dict:
+        return self.judge(g, d)
 
 
 class Table1Judge:
@@ -132,13 +130,7 @@ class Table1Judge:
         self.settings = replace(probe_settings.settings_for(profile), solver_check=False)
         self.pdata = probe_data.cifar10_data(self.settings, seed, with_test=False)
 
-    def __call__(self, folder: Path) -> dict:
-        _, d, _ = runs.load_nets(runs.RunFolder(folder).checkpoint)
-        with stopwatch() as elapsed:
-            scores = self.score(d)
-        return {**scores, "score_s": round(elapsed(), 1)}
-
-    def score(self, d) -> dict:
+    def __call__(self, g, d) -> dict:
         res = probes.d_validation_cifar10(d, self.pdata, self.settings)
         return {"val_accuracy": res["val_accuracy"], "C": res["C"], "features": res["features"],
                 "c_search": res["c_search"]}
