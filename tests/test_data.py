@@ -313,7 +313,8 @@ def test_removal_list_is_applied_before_the_heldout_pick(bedrooms_mirror):
     assert not set(train.ids) & set(held.ids)
     assert not set(data.content_digests(train.images)) & set(data.content_digests(held.images))  # by pixels too
     dup = train.provenance()["splits"]["duplicates"]
-    assert dup["applied"] and dup["sha256"] == archives.sha256_of(bedrooms_mirror.duplicates)
+    assert dup["applied"] and dup["groups_sha256"] == datasets.groups_digest(json.loads(
+        bedrooms_mirror.duplicates.read_text()))
     assert train.provenance()["splits"]["counts"]["removed"] == 1
     ref = store.reference_images(train, "smoke")
     assert ref.info["split"] == "heldout" and ref.info["dataset"] == "bedrooms" and len(ref) == 4
@@ -329,6 +330,22 @@ def test_missing_removal_list_falls_back_loudly_and_is_recorded(bedrooms_mirror)
     assert dup["applied"] is False and "python -m dcgan_lib dedup" in dup["why"]
     removal_list(bedrooms_mirror.duplicates, [list(bedrooms_mirror.copies[0])])
     assert len(data.prepare("bedrooms", 16, "train", progress=False)) + 4 == 19  # a new list: the cache is rebuilt
+
+
+def test_a_rescan_with_the_same_groups_keeps_the_cache(bedrooms_mirror):
+    groups = [list(bedrooms_mirror.copies[0])]
+    removal_list(bedrooms_mirror.duplicates, groups)
+    first = data.prepare("bedrooms", 16, "train", progress=False)
+    doc = json.loads(bedrooms_mirror.duplicates.read_text())
+    doc["summary"]["images_per_s"] = 123.4  # a rescan's timing differs; its groups do not
+    bedrooms_mirror.duplicates.write_text(json.dumps(doc, indent=1))
+    cache = data.cache_path("bedrooms", "train", 16, None)
+    before = cache.stat().st_mtime_ns
+    again = data.prepare("bedrooms", 16, "train", progress=False)
+    assert cache.stat().st_mtime_ns == before and again.ids == first.ids  # read back, not rebuilt
+    removal_list(bedrooms_mirror.duplicates, [])  # other groups (none): rebuilt, the copy is back
+    assert len(data.prepare("bedrooms", 16, "train", progress=False)) + len(data.prepare(
+        "bedrooms", 16, "heldout", progress=False)) == len(first) + 4 + 1
 
 
 @pytest.mark.parametrize("scanned, dataset", [({"split": "all", "limit": 5}, "bedrooms"),

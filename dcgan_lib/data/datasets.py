@@ -233,6 +233,11 @@ def assign_splits(ids: list[str], duplicates: dict | None, heldout: int, seed: i
             "heldout": [i for i in kept if i in held], "train": [i for i in kept if i not in held]}
 
 
+def groups_digest(duplicates: dict) -> str:
+    """sha256 of a removal list's groups in canonical JSON: the part of the list that decides the splits."""
+    return hashlib.sha256(json.dumps(duplicates.get("groups", []), sort_keys=True).encode()).hexdigest()
+
+
 def _read_duplicates(spec: DatasetSpec) -> tuple[dict | None, dict]:
     """A combined dataset's removal list (None when it is missing: nothing is removed) and what records say
     about it (when missing: why, and the command that writes it)."""
@@ -243,14 +248,15 @@ def _read_duplicates(spec: DatasetSpec) -> tuple[dict | None, dict]:
         why = (f"{spec.duplicates} is missing, so {spec.name} is NOT de-duplicated. Write it with "
                f"`{duplicates_command(spec)}` (or run notebook 02 at the cpu profile)")
         return None, {"list": spec.duplicates, "applied": False, "why": why}
-    raw = path.read_bytes()
-    doc = json.loads(raw)
+    doc = json.loads(path.read_bytes())
     scanned = doc.get("scanned") or {}
     if doc.get("dataset") != spec.name or scanned.get("split") != full_split(spec) or scanned.get("limit"):
         raise ValueError(f"{spec.duplicates} is not a scan of every image of {spec.name} (dataset "
                          f"{doc.get('dataset')!r}, scanned {scanned or 'unknown'}): write it with "
                          f"`{duplicates_command(spec)}`")
-    return doc, {"list": spec.duplicates, "applied": True, "sha256": hashlib.sha256(raw).hexdigest(),
+    # the digest covers the groups (all that decides the splits), not the scan's timings: a rescan that finds the
+    # same groups keeps the dataset's fingerprint and its decoded caches
+    return doc, {"list": spec.duplicates, "applied": True, "groups_sha256": groups_digest(doc),
                  "method": doc.get("method"), "model": doc.get("model"), "groups": len(doc.get("groups", []))}
 
 
