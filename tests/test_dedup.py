@@ -465,6 +465,9 @@ def test_dedup_command_scans_every_bedroom_and_the_data_path_applies_its_list(be
     original, copy = bedrooms_mirror.copies[0]
     assert copy not in train.ids + held.ids and original in train.ids + held.ids
     assert len(train) + len(held) == 19 and train.provenance()["splits"]["duplicates"]["applied"]
+    first = out.read_bytes()
+    assert main(["dedup", "--dataset", "bedrooms", "--out", str(out), "--profile", "smoke"]) == 0
+    assert out.read_bytes() == first  # a rescan finding the same groups rewrites the tracked list byte for byte
 
 
 def test_scan_counts_copies_across_the_archives_and_records_the_removed_groups(bedrooms_mirror, tmp_path):

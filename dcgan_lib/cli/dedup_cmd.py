@@ -69,5 +69,5 @@ def run(args) -> int:
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
     s = doc["summary"]
     print(f"{s['images']} images, {s['groups']} duplicate groups, {s['images_removed']} images to remove "
-          f"({s['images_per_s']:.0f} images/s) -> {args.out}")
+          f"({hashed.images_per_s:.0f} images/s) -> {args.out}")
     return 0

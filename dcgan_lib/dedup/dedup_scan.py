@@ -125,6 +125,9 @@ def groups_document(hashed: HashedSet, radius: int, model_path: str | None = Non
                     limit: int | None = None) -> dict:
     """The groups file: duplicate groups as lists of item ids plus a summary (`--dedup FILE`).
 
+    It holds nothing that varies between two scans that find the same groups (timings go in the scan's
+    record), so a rescan rewrites a tracked removal list byte for byte and leaves the tree clean.
+
     robust=True groups a ProbedSet with `robust_groups` (cfg: the hash's DedupConfig; radius is
     then the probe radius), else the keys within `radius` bits (0: the paper's exact key).
     `split` and `limit` say what was hashed ("scanned"): a combined dataset's removal list must be a
@@ -146,7 +149,7 @@ def groups_document(hashed: HashedSet, radius: int, model_path: str | None = Non
         "format": GROUPS_FORMAT, "dataset": hashed.dataset, "radius": stats.get("radius", radius), "method": method,
         "model": model_path, "scanned": {"split": split, "limit": limit},
         "summary": {"images": len(hashed.ids), "groups": len(groups), "images_in_groups": in_groups,
-                    "images_removed": in_groups - len(groups), "images_per_s": round(hashed.images_per_s, 1)},
+                    "images_removed": in_groups - len(groups)},  # no timings: the same groups, the same bytes
         "search": stats,
         "groups": groups,
     }
