@@ -32,6 +32,18 @@ def test_steps_per_epoch_drops_the_partial_batch():
     assert trainlog.steps_per_epoch(two) == 26
 
 
+def test_best_point_says_whether_the_final_snapshot_is_the_lowest_kid():
+    row = lambda e, kid: {"epoch": float(e), "kid": kid, "kid_std": 0.003}  # noqa: E731
+    falling = trainlog.best_point([row(1, 0.5), row(16, 0.3), row(60, 0.13)])
+    assert falling["final_is_best"] and falling["best_epoch"] == 60 and falling["gap_kid"] == 0
+    drifted = trainlog.best_point([row(1, 0.5), row(31, 0.12), row(60, 0.15)])
+    assert not drifted["final_is_best"] and drifted["best_epoch"] == 31 and drifted["final_epoch"] == 60
+    assert drifted["gap_kid"] == pytest.approx(0.03) and drifted["gap_in_std"] == pytest.approx(0.03 / np.hypot(
+        0.003, 0.003))
+    with pytest.raises(ValueError, match="empty"):
+        trainlog.best_point([])
+
+
 def test_training_figure_has_two_panels():
     import matplotlib.pyplot as plt
 

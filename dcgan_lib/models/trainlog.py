@@ -192,6 +192,21 @@ def quality_curve(folder: str | Path, samples: int | None = None, points: int | 
     return rows
 
 
+def best_point(quality: list[dict]) -> dict:
+    """Where KID is lowest along a quality curve, beside its last point (the final checkpoint, the weights the
+    figures draw): the gap in KID and in standard errors of the difference (each point's kid_std). It reports
+    whether training had stopped improving; it chooses nothing, since the curve is measured on the held-out
+    images that also report the final KID."""
+    if not quality:
+        raise ValueError("an empty quality curve has no best point: measure at least one snapshot")
+    best, last = min(quality, key=lambda r: r["kid"]), quality[-1]
+    gap = last["kid"] - best["kid"]
+    se = float(np.hypot(last["kid_std"], best["kid_std"]))
+    return {"best_epoch": int(best["epoch"]), "best_kid": best["kid"], "final_epoch": int(last["epoch"]),
+            "final_kid": last["kid"], "final_is_best": best is last, "gap_kid": gap,
+            "gap_in_std": gap / se if se > 0 else (0.0 if gap == 0 else float("inf"))}
+
+
 def snapshot_quality(folder: str | Path, epoch: int, device="cpu", progress: bool = False, seed: int = 0) -> dict:
     """KID and FID of exactly the epoch-`epoch` snapshot of G (the row quality_curve measures for it, and caches)."""
     return quality_curve(folder, device=device, progress=progress, seed=seed, epochs=[epoch])[0]
