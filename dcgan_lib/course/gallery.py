@@ -99,19 +99,22 @@ LOOKED: dict[str, tuple[str, str]] = {
         "and sixth rows of maps); the random D's maps (right) are green-tinted speckle blobs with little structure. "
         "Less clean than the paper's maps, but the trained units do respond to beds and window frames."),
     "faces_samples.png": (
-        "9ba1cc1aa136", "Faces: nearly every sample is a face, mostly front-on, with hair framing it and eyes, nose "
-        "and mouth in place; men and women, light and dark hair, varied backgrounds. Many are distorted (smeared or "
-        "uneven eyes, blotchy skin, broken mouths) and a few are hard to read, but the grid reads as faces."),
+        "ec0db7c2b7d6", "Faces in every cell: men and women, smiling and not, light and dark hair, a few with "
+        "glasses or a cap, mostly front-on with eyes, nose and mouth in place, on varied backgrounds. About one in "
+        "six is distorted (a smeared half-face, uneven eyes, a warped jaw), and the skin is often blotchy, but the "
+        "grid reads as faces at a glance."),
     "fig7_vector_arithmetic.png": (
-        "d977038b903b", "The exemplars are faces but show their concepts loosely: the 'neutral man' and 'man with "
-        "glasses' columns are dark and smeared, and no glasses are visible. The nine 'smiling man' results are one "
-        "light-haired face with an open smile that reads as a woman as much as a man; the nine 'woman with glasses' "
-        "results are one woman with dark smears across the eyes rather than glasses. Each nine keep one identity "
-        "with small changes. The pixel-space sums (right) are blurred blends."),
+        "0af5206fc9f5", "Top: the smiling-woman exemplars smile and the neutral-woman ones do not; of the "
+        "'neutral man' three, the last looks more like a dark-haired woman. The nine results are one young man with "
+        "a broad smile, nearly the same face in all nine (small shifts of hair and mouth). Bottom: two of the three "
+        "'man with glasses' exemplars wear dark glasses, the third has smears; the nine 'woman with glasses' "
+        "results are one woman with red-brown hair and no glasses. The pixel-space sums (right) are blurred "
+        "overlays of several faces."),
     "fig8_face_pose.png": (
-        "77b6e404dd2c", "Faces in every frame. Most rows change from left to right, but mostly in identity, hair and "
-        "background (the second row goes from a man to a woman with long hair); a head turn is hard to see in any "
-        "row. The turns are smaller and less clean than the paper's."),
+        "4f34ca89a6e6", "Faces in every frame. Rows 1, 3 and 6 visibly turn the head across the row (row 3: a "
+        "man in dark glasses turning from one side to the other), with identity and hair drifting as they turn; "
+        "row 4 turns less clearly while the face changes from a man to a woman; rows 2 and 5 stay nearly "
+        "front-on while colour and hair change. Smaller and less clean turns than the paper's, but turns."),
     "authors_svhn_samples.png": (
         "6e4aa94d90de", "Recognisable house-number digits in varied colours, fonts and backgrounds, some blurred "
         "or half-formed, as real SVHN crops are: the port draws what the authors' generator learnt."),
