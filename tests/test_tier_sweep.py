@@ -92,8 +92,11 @@ def test_the_kid_judge_never_reads_the_held_out_split(monkeypatch):
 
     images = store.load_training_images("bedrooms", "lsun64", "smoke")
     monkeypatch.setattr(data, "heldout_of", lambda *a, **k: pytest.fail("the sweep's judge read the held-out split"))
-    judge = tier_sweep.KIDJudge(images, "smoke", seed=0, progress=False)
-    assert judge.real.info["split"] == "train"
+    seen = []
+    real_stats = store.reference_stats
+    monkeypatch.setattr(store, "reference_stats", lambda *a, **k: seen.append(real_stats(*a, **k)) or seen[-1])
+    assert callable(tier_sweep.train_kid_judge(images, "smoke", seed=0, progress=False))
+    assert [s.info["split"] for s in seen] == ["train"]
     assert store.reference_images(images, "smoke", against="train").info["split"] == "train"
 
 
@@ -110,7 +113,7 @@ def test_the_recipe_is_part_of_a_setting_and_reaches_the_trainer(tmp_path, monke
         raise Seen(cfg.diffaug)
 
     monkeypatch.setattr(tier_sweep.staged, "Trainer", trainer)
-    monkeypatch.setattr(tier_sweep, "KIDJudge", lambda *a, **k: None)
+    monkeypatch.setattr(tier_sweep, "train_kid_judge", lambda *a, **k: None)
     with pytest.raises(Seen, match="color,cutout"):
         tier_sweep.sweep_setting(augmented, (1,), "smoke", tmp_path / "run", progress=False)
 

@@ -78,7 +78,7 @@ def sweep_setting(setting: Setting, budgets: tuple[int, ...], profile: str, fold
                   progress: bool = True) -> list[dict]:
     """Train `setting` to each CPU budget in turn (resuming its checkpoint) and score G after each."""
     images = store.load_training_images(setting.dataset, setting.variant, profile)
-    judge = Table1Judge(profile, seed) if setting.judged_by_features else KIDJudge(images, profile, seed, progress)
+    judge = Table1Judge(profile, seed) if setting.judged_by_features else train_kid_judge(images, profile, seed, progress)
     shutil.rmtree(folder, ignore_errors=True)  # from scratch: the CPU clock starts at step 0
     cpu_s, steps, rows = 0.0, 0, []
     for budget in budgets:
@@ -105,18 +105,13 @@ def sweep_setting(setting: Setting, budgets: tuple[int, ...], profile: str, fold
     return rows
 
 
-class KIDJudge:
-    """A G's KID and FID: its samples against the profile's cached real statistics of its TRAINING images.
+def train_kid_judge(images, profile: str, seed: int, progress: bool):
+    """A judge for `staged.score_latest`: G's KID and FID against the cached real statistics of its TRAINING images.
 
     Never the held-out split: the course reports its models' KID against held-out images, so a setting chosen
     here must not have been chosen by them."""
-
-    def __init__(self, images, profile: str, seed: int, progress: bool):
-        self.real = store.reference_stats(images, profile, progress=progress, against="train")
-        self.judge = staged.kid_judge(self.real, fid.budget(profile).curve_samples, profile, seed, progress)
-
-    def __call__(self, g, d) -> dict:
-        return self.judge(g, d)
+    real = store.reference_stats(images, profile, progress=progress, against="train")
+    return staged.kid_judge(real, fid.budget(profile).curve_samples, profile, seed, progress)
 
 
 class Table1Judge:
