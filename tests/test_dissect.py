@@ -198,3 +198,31 @@ def test_box_drawer_assigns_and_clips_boxes(tmp_path):
     drawer.on_select(ev(xdata=3.0, ydata=3.0), ev(xdata=8.0, ydata=9.0))
     rec = dissect.load_boxes(drawer.save(tmp_path / "boxes.json", model="tiny"))
     assert rec["boxes"] == [[0, 1, 1, 6, 7]] and rec["image_size"] == 16 and rec["n_samples"] == 6
+
+
+def test_drop_maps_with_calibration_renormalises_the_layers_above_and_restores_g(tiny):
+    """As the authors' batch-statistics BatchNorm would: the BatchNorm above the drop is re-estimated on the dropped
+    activations inside the block, and G's own statistics and mode come back on exit."""
+    g, _ = tiny
+    layer = dissect.window_layer(g)
+    above = next(m for m in g.blocks[layer].modules() if isinstance(m, torch.nn.BatchNorm2d))  # block of layer + 1
+    before = {k: v.clone() for k, v in g.state_dict().items()}
+    seen = []
+    handle = above.register_forward_pre_hook(lambda _m, inputs: seen.append(inputs[0].detach()))
+    z = g.cfg.sample_z(512, torch.Generator().manual_seed(1))
+    try:
+        with dissect.drop_maps(g, layer, [0, 1, 2], calibration=(8, 64)):
+            seen.clear()
+            g(z)
+            calibrated_mean = above.running_mean.clone()
+            assert not g.training
+        with dissect.drop_maps(g, layer, [0, 1, 2]):
+            uncalibrated_mean = above.running_mean.clone()
+    finally:
+        handle.remove()
+    dropped_input_mean = seen[0].mean(dim=(0, 2, 3))
+    spread = dropped_input_mean.abs().max()
+    assert (calibrated_mean - dropped_input_mean).abs().max() < 0.1 * spread  # statistics of the dropped G
+    assert (uncalibrated_mean - dropped_input_mean).abs().max() > 0.1 * spread  # without: the undropped G's
+    assert not g.training
+    assert all(torch.equal(v, before[k]) for k, v in g.state_dict().items())  # restored

@@ -24,6 +24,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from dcgan_lib.figures.plots import image_grid
+from dcgan_lib.gan import nets
 
 
 # ============================================================================ Fig. 5: D's units
@@ -153,8 +154,14 @@ def g_activations(G: nn.Module, z: torch.Tensor, layer: int, batch_size: int = 2
 
 
 @contextmanager
-def drop_maps(G: nn.Module, layer: int, channels):
-    """Within the block, G generates with the given feature maps of `layer` zeroed everywhere (§6.3.1)."""
+def drop_maps(G: nn.Module, layer: int, channels, calibration: tuple[int, int] | None = None):
+    """Within the block, G generates with the given feature maps of `layer` zeroed everywhere (§6.3.1).
+
+    `calibration` (batches, batch size; the profile's) re-estimates G's BatchNorm statistics with the maps dropped,
+    as the authors' G, whose BatchNorm always used batch statistics, renormalised every layer after the drop; without
+    it, the layers above keep statistics of the undropped G and the whole image shifts in colour and contrast, not only
+    its windows. G's statistics and mode are restored on exit.
+    """
     if not 1 <= layer % (len(G.blocks) + 1) <= len(G.blocks) - 1:
         raise ValueError(f"layer {layer} is not a hidden conv layer of G (1..{len(G.blocks) - 1})")
     block = G.blocks[layer % (len(G.blocks) + 1) - 1]
@@ -165,11 +172,17 @@ def drop_maps(G: nn.Module, layer: int, channels):
         output[:, index.to(output.device)] = 0  # n x C x h x w, chosen maps off at all positions
         return output
 
+    saved = ({k: v.clone() for k, v in G.state_dict().items() if "running_" in k or "num_batches" in k}, G.training)
     handle = block.register_forward_hook(hook)
     try:
+        if calibration is not None:
+            with torch.no_grad():
+                nets.calibrate_batchnorm(G, *calibration)
         yield G
     finally:
         handle.remove()
+        G.load_state_dict(saved[0], strict=False)
+        G.train(saved[1])
 
 
 def load_boxes(path: str | Path) -> dict:
