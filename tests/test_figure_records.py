@@ -36,6 +36,7 @@ def test_a_snapshot_figure_carries_that_snapshots_quality_not_the_final_models(t
     assert record["quality"]["weights"] == "snapshot after epoch 1"
     assert record["quality"]["kid"] == epoch1["kid"] and record["quality"]["fid"] == epoch1["fid"]
     assert record["quality"]["step"] == 2  # 40 images // batch 16 = 2 steps per epoch
+    assert record["quality"]["real_split"] == epoch1["real_split"] and epoch1["real_split"] in epoch1["reference"]
     assert "fid" not in record["training"] and "kid" not in record["training"]  # the final G's: not drawn here
     final = runs.read_record(folder)["metrics"]
     assert record["quality"]["kid"] != final["kid"]  # the final model (step 4) scores differently
@@ -49,6 +50,7 @@ def test_a_store_model_figure_carries_its_final_checkpoints_quality(trained_run)
     final = runs.read_record(folder)["metrics"]
     assert record["quality"]["weights"] == "final checkpoint" and record["quality"]["step"] == 4
     assert record["quality"]["kid"] == final["kid"] and record["training"]["kid"] == final["kid"]
+    assert record["quality"]["real_split"] == final["quality"]["real"]["split"] is not None  # which images
 
 
 def test_a_snapshot_that_was_not_kept_is_a_clear_error(trained_run):

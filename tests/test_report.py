@@ -164,7 +164,7 @@ def test_gallery_shows_the_paper_beside_ours_and_the_drawn_weights_quality(tmp_p
             training=training)
     _record(figures, "own", name="Fig. O", metrics={}, training=training,
             quality={"weights": "snapshot after epoch 1", "fid": 400.0, "kid": 0.5, "samples": 200,
-                     "real_images": 1000})
+                     "real_images": 1000, "real_split": "heldout"})
     _record(figures, "none", name="Fig. N", metrics={}, training=training,
             quality={"weights": "checkpoint at step 7", "fid": None, "note": "no FID/KID for exactly these"})
     png = figures / "walk.png"
@@ -175,10 +175,11 @@ def test_gallery_shows_the_paper_beside_ours_and_the_drawn_weights_quality(tmp_p
     text = report.gallery_markdown(figures)
     walk, early, own, none = (text.split(f"**Fig. {k}**")[1].split("**Fig.")[0] for k in "WEON")
     assert "**The paper:** smooth transitions." in walk and "0 jumps. Verdict: matches." in walk
-    assert "FID 321.7, KID 0.390" in walk and "not recorded" not in walk  # the drawn weights are the final ones
+    assert "FID 321.7, KID 0.390" in walk and "against 1,000 real images" in walk  # its split not recorded
+    assert "not recorded" not in walk  # the drawn weights are the final ones
     assert "FID/KID of these weights not recorded (the final model, step 100: FID 321.7" in early
     # a figure's own quality comes first, naming the weights it scored
-    assert "model quality: FID 400.0, KID 0.500, from 200 samples against 1,000 real images (snapshot after " in own
+    assert "model quality: FID 400.0, KID 0.500, from 200 samples against 1,000 held-out images (snapshot after " in own
     assert "model quality: no FID/KID for exactly these" in none and "321.7" not in none
     assert "**By eye:** blurry rooms" in walk and "![Fig. W](figures/walk.png)" in text
     assert "**absent**: no record yet" in text and "profile `cpu`" in walk

@@ -82,7 +82,7 @@ PAPER: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-QUALITY_KEYS = ("fid", "kid", "kid_std", "fid_samples", "fid_real_images")  # the training summary's final-G scores
+QUALITY_KEYS = ("fid", "kid", "kid_std", "fid_samples", "fid_real_images", "fid_real_split")  # the training summary's final-G scores
 
 
 def _drawn_quality(folder, training: dict, snapshot: int | None, info: dict | None, device) -> dict:
@@ -91,11 +91,11 @@ def _drawn_quality(folder, training: dict, snapshot: int | None, info: dict | No
         row = trainlog.snapshot_quality(folder, snapshot, device=device or "cpu")
         return {"weights": f"snapshot after epoch {snapshot}", "step": int(row["step"]), "fid": row["fid"],
                 "kid": row["kid"], "kid_std": row["kid_std"], "samples": int(row["samples"]),
-                "real_images": int(row["real_images"])}
+                "real_images": int(row["real_images"]), "real_split": row.get("real_split")}
     if info is not None and info.get("step") == training["steps"] and training.get("fid") is not None:
         return {"weights": "final checkpoint", "step": training["steps"], "fid": training["fid"],
                 "kid": training["kid"], "kid_std": training["kid_std"], "samples": training["fid_samples"],
-                "real_images": training["fid_real_images"]}
+                "real_images": training["fid_real_images"], "real_split": training.get("fid_real_split")}
     return {"weights": "not a single trained G" if info is None else f"checkpoint at step {info.get('step')}",
             "fid": None, "kid": None, "note": "no FID/KID measured for exactly these weights"}
 

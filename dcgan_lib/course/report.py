@@ -300,7 +300,9 @@ def _fid_kid(q: dict) -> str:
         text += f", KID {q['kid']:.3f}" + (f" ± {q['kid_std']:.3f}" if q.get("kid_std") is not None else "")
     n = q.get("fid_samples") or q.get("samples") or q.get("n")
     real = q.get("fid_real_images") or q.get("real_images") or q.get("n_real")
-    return text + (f", from {n:,} samples against {real:,} real images" if n and real else "")
+    split = q.get("fid_real_split") or q.get("real_split")
+    images = {"heldout": "held-out", "train": "training"}.get(split, "real")  # records before splits were named: real
+    return text + (f", from {n:,} samples against {real:,} {images} images" if n and real else "")
 
 
 def _paper_side(record: dict, entry: gallery.Entry) -> str:

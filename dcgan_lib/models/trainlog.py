@@ -48,7 +48,8 @@ def summary(folder: str | Path, missing_ok: bool = False) -> dict | None:
             "diffaug": cfg.get("diffaug", ""),
             "train_data": rec["data"], "train_seed": rec["seed"],
             "fid": m.get("fid"), "kid": m.get("kid"), "kid_std": m.get("kid_std"),
-            "fid_samples": m.get("quality", {}).get("n"), "fid_real_images": m.get("quality", {}).get("n_real")}
+            "fid_samples": m.get("quality", {}).get("n"), "fid_real_images": m.get("quality", {}).get("n_real"),
+            "fid_real_split": m.get("quality", {}).get("real", {}).get("split")}
 
 
 LOSS_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
@@ -179,7 +180,8 @@ def quality_curve(folder: str | Path, samples: int | None = None, points: int | 
             done[epoch] = {"epoch": epoch, "step": snap["step"], "fid": scores["fid"], "kid": scores["kid"],
                            "kid_std": scores["kid_std"], "samples": samples, "real_images": len(real),
                            "seconds": round(time.perf_counter() - t0, 2), "reference": reference}
-        rows.append({k: done[epoch][k] if k == "reference" else float(done[epoch][k]) for k in QUALITY_FIELDS})
+        rows.append({**{k: done[epoch][k] if k == "reference" else float(done[epoch][k]) for k in QUALITY_FIELDS},
+                     "real_split": real.info.get("split")})  # the split `reference` names
     with open(run.quality, "w", newline="") as f:
         writer = csv.DictWriter(f, QUALITY_FIELDS, restval="")
         writer.writeheader()
