@@ -211,7 +211,7 @@ def test_drop_maps_with_calibration_renormalises_the_layers_above_and_restores_g
     handle = above.register_forward_pre_hook(lambda _m, inputs: seen.append(inputs[0].detach()))
     z = g.cfg.sample_z(512, torch.Generator().manual_seed(1))
     try:
-        with dissect.drop_maps(g, layer, [0, 1, 2], calibration=(8, 64)):
+        with dissect.drop_maps(g, layer, [0, 1, 2], recalibrate=lambda net: nets.calibrate_batchnorm(net, 8, 64)):
             seen.clear()
             g(z)
             calibrated_mean = above.running_mean.clone()

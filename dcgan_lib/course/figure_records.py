@@ -82,7 +82,8 @@ PAPER: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-QUALITY_KEYS = ("fid", "kid", "kid_std", "fid_samples", "fid_real_images", "fid_real_split")  # the training summary's final-G scores
+# the training summary's final-G scores
+QUALITY_KEYS = ("fid", "kid", "kid_std", "fid_samples", "fid_real_images", "fid_real_split")
 
 
 def _drawn_quality(folder, training: dict, snapshot: int | None, info: dict | None, device) -> dict:

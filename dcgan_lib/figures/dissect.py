@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,7 +25,6 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from dcgan_lib.figures.plots import image_grid
-from dcgan_lib.gan import nets
 
 
 # ============================================================================ Fig. 5: D's units
@@ -154,13 +154,13 @@ def g_activations(G: nn.Module, z: torch.Tensor, layer: int, batch_size: int = 2
 
 
 @contextmanager
-def drop_maps(G: nn.Module, layer: int, channels, calibration: tuple[int, int] | None = None):
+def drop_maps(G: nn.Module, layer: int, channels, recalibrate: Callable[[nn.Module], object] | None = None):
     """Within the block, G generates with the given feature maps of `layer` zeroed everywhere (§6.3.1).
 
-    `calibration` (batches, batch size; the profile's) re-estimates G's BatchNorm statistics with the maps dropped,
-    as the authors' G, whose BatchNorm always used batch statistics, renormalised every layer after the drop; without
-    it, the layers above keep statistics of the undropped G and the whole image shifts in colour and contrast, not only
-    its windows. G's statistics and mode are restored on exit.
+    `recalibrate(G)` (e.g. `lambda g: store.calibrated(g, profile)`), called with the maps dropped, re-estimates G's
+    BatchNorm statistics as the authors' G, whose BatchNorm always used batch statistics, renormalised every layer
+    after the drop; without it, the layers above keep statistics of the undropped G and the whole image shifts in
+    colour and contrast, not only its windows. G's statistics and mode are restored on exit.
     """
     if not 1 <= layer % (len(G.blocks) + 1) <= len(G.blocks) - 1:
         raise ValueError(f"layer {layer} is not a hidden conv layer of G (1..{len(G.blocks) - 1})")
@@ -175,9 +175,9 @@ def drop_maps(G: nn.Module, layer: int, channels, calibration: tuple[int, int] |
     saved = ({k: v.clone() for k, v in G.state_dict().items() if "running_" in k or "num_batches" in k}, G.training)
     handle = block.register_forward_hook(hook)
     try:
-        if calibration is not None:
+        if recalibrate is not None:
             with torch.no_grad():
-                nets.calibrate_batchnorm(G, *calibration)
+                recalibrate(G)
         yield G
     finally:
         handle.remove()
