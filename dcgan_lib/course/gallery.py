@@ -26,6 +26,7 @@ ENTRIES = (
           ("fig2_bedrooms_one_epoch", "fig3_bedrooms_five_epochs", "bedrooms_samples")),
     Entry("Fig. 4: walking the latent space (Paper §6.1)", ("fig4_bedrooms_walk",)),
     Entry("Fig. 5: what D's last conv features respond to (Paper §6.2)", ("fig5_guided_backprop",)),
+    Entry("Fig. 6: forgetting to draw windows (Paper §6.3.1)", ("fig6_forgetting_windows",)),
     Entry("Faces: the stored model of Figs. 7-8 (Paper §4.2)", ("faces_samples",),
           paper="The paper shows its face model's samples only inside Figs. 7-8, trained on 350,000 faces it never "
                 "released."),
@@ -76,28 +77,36 @@ NUMBERS = (
 # here: the numbers beside each image come from its record.
 LOOKED: dict[str, tuple[str, str]] = {
     "fig2_bedrooms_one_epoch.png": (
-        "409a2d9b72ed", "Every sample is the same brownish-grey tiling of blotches: after one pass over the mirror's "
-        "7,505 bedrooms (117 steps) G has learnt nothing visible. The paper's one-epoch samples (23,695 steps of "
-        "3M bedrooms) are already bedrooms; ours are not."),
+        "4992f9a2a4f8", "Every sample is the same grey-beige tiling of light and dark blotches in three rows: after "
+        "one pass over the mirror's 7,505 training bedrooms (117 steps) G has learnt nothing visible. The paper's "
+        "one-epoch samples (23,695 steps of 3M bedrooms) are already bedrooms; ours are not."),
     "fig3_bedrooms_five_epochs.png": (
-        "f39fe97b8edf", "Grey and orange squares crossed by dark vertical and horizontal strokes and a dark band at "
-        "the bottom: a room's layout (walls, a window-like light patch, a floor) is hinted at, but no bed can be "
-        "recognised. Our fifth epoch is 585 steps, the paper's 118,475."),
+        "05770c7409b2", "A repeated pattern of white and dark-green hooks on a checkerboard over reddish-orange and "
+        "pink washes, the same in most cells: no room, bed or window can be recognised yet. Our fifth epoch is 585 "
+        "steps, the paper's 118,475."),
     "bedrooms_samples.png": (
-        "8cd7ed33fb43", "Bedrooms: most samples show a bed with white sheets in a room, with windows (bright panes "
-        "with frames), lamps, headboards and walls in perspective; blurry at 64 px, some smeared or dark, and about "
-        "5 of the 64 a colourful texture with no room in it. The nearest training images "
-        "(bedrooms_nearest_neighbours.png) are other rooms, not copies."),
+        "df19d6ba9cbd", "Bedrooms: most samples show a bed with pale sheets in a room with walls in perspective, "
+        "and many a window (a bright pane, sometimes with a frame), lamps or a headboard; blurry at 64 px, some "
+        "smeared, dark or washed out, and a few a jumble with no room in it. The nearest training images "
+        "(bedrooms_nearest_neighbours.png) are other rooms of similar colour and layout, not copies."),
     "fig4_bedrooms_walk.png": (
-        "e234246ad592", "Every frame is a bedroom (bed, walls, light from a window), and each row changes gradually "
-        "with no sudden jumps. Along the way rooms change as the paper describes: a tall window widens into two "
-        "windows (row 4), a wall turns into a window (row 6), a bed with a headboard appears in a bright room (last "
-        "row). One walk passes through the model's colourful texture mode (rows 5-6)."),
+        "1663475f32a5", "Every frame is a room, and each row changes gradually with no sudden jumps. Along the way "
+        "rooms change as the paper describes: a bright window appears in a wall and widens (row 4), the room "
+        "with the window darkens into one with a black bed (row 5), which lights up with wall lamps (row 6), and "
+        "the lamps turn into a dark cabinet (row 7). Row 2 passes through a nearly empty beige wall."),
     "fig5_guided_backprop.png": (
-        "8d1161f6c01d", "The trained D's maps (left) are localised patches with oriented stripes that follow bed "
-        "edges, headboards and striped bedding, and for some units the vertical bars of windows and doors (fifth "
-        "and sixth rows of maps); the random D's maps (right) are green-tinted speckle blobs with little structure. "
-        "Less clean than the paper's maps, but the trained units do respond to beds and window frames."),
+        "d9eec0b3f48f", "The trained D's units (left) pick out beds: the real images that excite units 0, 1 and 3 "
+        "are almost all beds, and their maps are patches of oriented stripes along bed edges and bedding; unit 4's "
+        "maps are vertical bars where windows and doors stand, and unit 5 answers blue rooms. The random D's maps "
+        "(right) are green speckle blocks with little structure, on unrelated images. Noisier than the paper's "
+        "maps, but the trained units respond to beds and window frames."),
+    "fig6_forgetting_windows.png": (
+        "ba5170cf7c96", "Top: ten of the boxed samples; bottom: the same z with the window maps dropped. The brightest "
+        "windows are gone: in the 3rd, 8th and 10th columns a large bright window becomes an orange or many-coloured "
+        "smear on the wall, and in the 5th the window at the right edge and the wall lamps dim. The rooms' layout "
+        "(walls, beds, the dark furniture of the 4th and 6th) stays. Every dropped sample is also noisier, with red "
+        "streaks where there were none, and no window turns into a door or mirror that could be recognised, as "
+        "some do in the paper."),
     "faces_samples.png": (
         "ec0db7c2b7d6", "Faces in every cell: men and women, smiling and not, light and dark hair, a few with "
         "glasses or a cap, mostly front-on with eyes, nose and mouth in place, on varied backgrounds. About one in "
