@@ -200,7 +200,7 @@ def test_box_drawer_assigns_and_clips_boxes(tmp_path):
     assert rec["boxes"] == [[0, 1, 1, 6, 7]] and rec["image_size"] == 16 and rec["n_samples"] == 6
 
 
-def test_drop_maps_with_calibration_renormalises_the_layers_above_and_restores_g(tiny):
+def test_drop_maps_with_recalibrate_renormalises_the_layers_above_and_restores_g(tiny):
     """As the authors' batch-statistics BatchNorm would: the BatchNorm above the drop is re-estimated on the dropped
     activations inside the block, and G's own statistics and mode come back on exit."""
     g, _ = tiny
