@@ -172,7 +172,7 @@ def drop_maps(G: nn.Module, layer: int, channels, recalibrate: Callable[[nn.Modu
         output[:, index.to(output.device)] = 0  # n x C x h x w, chosen maps off at all positions
         return output
 
-    saved = ({k: v.clone() for k, v in G.state_dict().items() if "running_" in k or "num_batches" in k}, G.training)
+    saved, training = {name: buf.clone() for name, buf in G.named_buffers()}, G.training  # BatchNorm statistics
     handle = block.register_forward_hook(hook)
     try:
         if recalibrate is not None:
@@ -181,8 +181,10 @@ def drop_maps(G: nn.Module, layer: int, channels, recalibrate: Callable[[nn.Modu
         yield G
     finally:
         handle.remove()
-        G.load_state_dict(saved[0], strict=False)
-        G.train(saved[1])
+        with torch.no_grad():
+            for name, buf in G.named_buffers():
+                buf.copy_(saved[name])
+        G.train(training)
 
 
 def load_boxes(path: str | Path) -> dict:
