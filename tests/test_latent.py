@@ -110,6 +110,23 @@ def test_with_noise_bounds_and_reproducible():
     assert torch.equal(out, again)
 
 
+def test_equation_results_one_y_per_row_of_exemplars(tiny):
+    g, _ = tiny
+    z = g.cfg.sample_z(12, torch.Generator().manual_seed(0))
+    triples = {"a": np.array([[0, 1, 2], [3, 4, 5]]), "b": np.array([[6, 7, 8], [9, 10, 11]]),
+               "c": np.array([[1, 3, 5], [0, 2, 4]])}  # 2 Ys of 3 exemplars per concept
+    out = latent.equation_results(g, z, triples, 4, 0.25, torch.Generator().manual_seed(1))
+    assert out.shape == (2, 5, 3, 32, 32)
+    for i in range(2):  # G(Y) first, Y from that row's exemplars
+        y = z[triples["a"][i]].mean(0) - z[triples["b"][i]].mean(0) + z[triples["c"][i]].mean(0)
+        assert torch.allclose(out[i, 0], latent.generate(g, y[None])[0], atol=1e-5)
+    assert not torch.allclose(out[0, 1], out[0, 0])  # the noisy copies differ from G(Y)
+    again = latent.equation_results(g, z, triples, 4, 0.25, torch.Generator().manual_seed(1))
+    assert torch.equal(out, again)
+    more = {r: np.concatenate([v, v[:, :1]], axis=1) for r, v in triples.items()}  # k = 4 exemplars a concept
+    assert latent.equation_results(g, z, more, 0).shape == (2, 1, 3, 32, 32)
+
+
 def test_pixel_arithmetic_averages_then_clips():
     a = torch.full((3, 3, 2, 2), 0.5)
     b = torch.stack([torch.full((3, 2, 2), -0.5), torch.full((3, 2, 2), -1.5)])  # mean -1

@@ -153,6 +153,20 @@ def with_noise(y: torch.Tensor, n: int = 8, scale: float = 0.25,
     return torch.cat([y.view(1, -1), y.view(1, -1) + noise])  # (1+n) x nz
 
 
+def equation_results(G: nn.Module, z: torch.Tensor, triples: dict, n: int = 8, scale: float = 0.25,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """G's images for each Y of an equation: (n_y, 1 + n, 3, H, W), G(Y) first, then G(Y + noise) (Fig. 7).
+
+    triples: {"a"/"b"/"c": (n_y, k) indices into z}, each row one Y's exemplars (attributes.pick_triples);
+    Y = mean z of a - mean z of b + mean z of c, as the paper averaged its three exemplars per concept.
+    """
+    n_y = len(triples["a"])
+    ys = [with_noise(arithmetic(*(concept_mean(z, triples[r][i]) for r in "abc")), n, scale, generator)
+          for i in range(n_y)]  # n_y of (1 + n) x nz
+    images = generate(G, torch.cat(ys))
+    return images.view(n_y, 1 + n, *images.shape[1:])
+
+
 def pixel_arithmetic(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     """The same a - b + c on exemplar images (each k x 3 x H x W, averaged), clipped to [-1, 1].
 
