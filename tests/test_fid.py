@@ -219,7 +219,11 @@ def test_cli_real_and_model_write_records(smoke_run, tmp_path, monkeypatch, caps
                  "--ref-n", "8", *common]) == 0
     rec = json.loads(next(tmp_path.glob("fid_model_*_imagenet32_*.json")).read_text())
     assert rec["metrics"]["n"] == 8 and rec["model"]["dataset"] == smoke_run["dataset"] and rec["metrics"]["fid"] > 0
+    assert rec["model"]["train_config"]["steps"] == 4 and rec["model"]["numerics"]  # the recipe it was trained with
     assert "FID" in capsys.readouterr().out
+    assert main(["fid", "model", "--checkpoint", str(smoke_run["out"] / "checkpoint.pt"), "--n", "8",
+                 "--ref-n", "8", "--record", "faces_recipe_paper", *common]) == 0
+    assert json.loads((tmp_path / "faces_recipe_paper.json").read_text())["metrics"]["fid"] == rec["metrics"]["fid"]
     assert main(["fid", "model", "--checkpoint", str(tmp_path / "none.pt"), *common]) == 2
     assert main(["fid", "curve", str(smoke_run["out"]), "--all", *common]) == 0
     assert (tmp_path / "training_quality.png").exists() and "epoch   2  KID" in capsys.readouterr().out

@@ -45,6 +45,8 @@ def register(sub) -> None:
     model.add_argument("--ref-split", default=None, help="default: test where the set has one, else train")
     model.add_argument("--n", type=int, default=10_000, help="G samples (default 10,000, as StudioGAN)")
     model.add_argument("--ref-n", type=int, default=None, help="real images (default: all of the split)")
+    model.add_argument("--record", default=None, help="the record's name (default: fid_model_<dataset>_<variant>_"
+                       "<profile>; name it when comparing two checkpoints, e.g. two recipes)")
     curve = kinds.add_parser("curve", help="KID/FID of each kept epoch of a run folder: quality.csv + figure")
     curve.add_argument("folder", help="a run folder with snapshots/G_epoch*.pt (runs/models/...)")
     curve.add_argument("--n", type=int, default=None, help="G samples per snapshot (default: the profile's)")
@@ -156,7 +158,7 @@ def run_model(args) -> int:
     safe = str(model["dataset"] or "checkpoint").replace("folder:", "folder-").replace("/", "_").replace(":", "_")
     notes = [real.info["note"]] if "note" in real.info else []
     path = results.write_record(
-        f"fid_model_{safe.strip('_')}_{variant}_{model.get('profile') or profile}",
+        args.record or f"fid_model_{safe.strip('_')}_{variant}_{model.get('profile') or profile}",
         name=f"FID of {variant} G ({model['dataset']}) vs "
         f"{ref_dataset} {ref_split}", profile=profile, metrics=metrics, paper=paper,
         data={"reference": real.info, "notes": notes}, seed=args.seed, wall_s=wall(), device=device,

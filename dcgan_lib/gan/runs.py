@@ -288,7 +288,9 @@ def read_record(folder: str | Path, missing_ok: bool = False) -> dict:
 
 def trained_on(checkpoint: str | Path) -> dict:
     """Where a checkpoint came from, for records: its path and, from the run record beside it (when there
-    is one), the dataset, profile and commit it was trained with (None where unknown)."""
+    is one), the dataset, profile, commit, device, recipe (train_config: DiffAugment, steps, width, seed ...)
+    and numerics it was trained with (None where unknown)."""
     run = read_record(Path(checkpoint).parent, missing_ok=True)
     return {"checkpoint": str(Path(checkpoint)), "dataset": run.get("data", {}).get("dataset"),
-            "profile": run.get("profile"), "commit": run.get("commit")}
+            "profile": run.get("profile"), "commit": run.get("commit"), "device": run.get("device"),
+            "train_config": run.get("train_config"), "numerics": run.get("numerics")}
