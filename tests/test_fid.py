@@ -171,6 +171,18 @@ def test_run_record_carries_the_final_fid_and_kid(smoke_run):
     assert summary["fid"] == m["fid"] and summary["kid"] == m["kid"]
 
 
+def test_a_curve_against_training_images_keeps_its_own_record(smoke_run, monkeypatch):
+    out = smoke_run["out"]
+    seen, measure = [], store.reference_stats
+    monkeypatch.setattr(store, "reference_stats", lambda *a, **k: seen.append(k.get("against")) or measure(*a, **k))
+    before = (out / "quality.json").read_text() if (out / "quality.json").exists() else None
+    rows = trainlog.quality_curve(out, progress=False, against="train")
+    assert seen == ["train"] and [r["epoch"] for r in rows] == [1, 2]
+    assert json.loads((out / "quality_train.json").read_text())["metrics"]["final_kid"] == rows[-1]["kid"]
+    if before is not None:  # the held-out curve's record is another file, left as it was
+        assert (out / "quality.json").read_text() == before
+
+
 def test_quality_curve_measures_each_snapshot_once_and_plots_beside_the_losses(smoke_run, monkeypatch):
     import matplotlib.pyplot as plt
 

@@ -148,3 +148,34 @@ def test_across_seeds_compares_the_budgets_every_seed_reached(tmp_path, monkeypa
     _sweep_record(folder, 2, {paper: [0.3, 0.2], aug: [0.4, 0.1]}, threads=1)
     with pytest.raises(ValueError, match="threads"):
         tier_sweep.across_seeds("celeba", "smoke")
+
+
+def test_compare_runs_follows_whole_runs_on_training_images(tmp_path, monkeypatch):
+    monkeypatch.setattr(tier_sweep.results, "ROOT", tmp_path)
+    kids = {"paper": [0.30, 0.10], "diffaug": [0.20, 0.12]}
+
+    def record(folder):
+        label = folder.name
+        return {"data": {"dataset": "celeba"}, "commit": "abc", "device": "cpu: m", "seed": 0,
+                "numerics": {"numerics": "fp32"}, "train_config": {"diffaug": label == "diffaug", "steps": 8},
+                "metrics": {"step": 8, "wall_s": 60.0, "kid": 0.09, "kid_std": 0.001, "fid": 100.0}}
+    calls = []
+
+    def curve(folder, epochs, progress, seed, against):
+        calls.append(against)
+        return [{"epoch": e, "kid": k, "kid_std": 0.01, "samples": 8} for e, k in zip(epochs, kids[folder.name])]
+    monkeypatch.setattr(tier_sweep.runs, "read_record", record)
+    monkeypatch.setattr(tier_sweep.trainlog, "quality_curve", curve)
+    path = tier_sweep.compare_runs({"paper": tmp_path / "paper", "diffaug": tmp_path / "diffaug"}, [10, 20], "smoke")
+    rec = json.loads(path.read_text())
+    assert calls == ["train", "train"]  # chosen on training images; the held-out KID is only reported
+    first, second = rec["metrics"]["points"]
+    assert first["lowest"] == "diffaug" and first["gap_in_std"] == pytest.approx(0.1 / np.hypot(0.01, 0.01), 0.01)
+    assert second["lowest"] == "paper" and rec["metrics"]["real_split"] == "train"
+    assert rec["metrics"]["runs"]["diffaug"]["train_config"]["diffaug"] and rec["metrics"]["runs"]["paper"][
+        "heldout_final"]["kid"] == 0.09
+    assert (path.parent / "cpu_recipe_runs_celeba.png").stat().st_size > 0
+    monkeypatch.setattr(tier_sweep.runs, "read_record",
+                        lambda folder: {**record(folder), "data": {"dataset": folder.name}})
+    with pytest.raises(ValueError, match="different datasets"):
+        tier_sweep.compare_runs({"paper": tmp_path / "paper", "diffaug": tmp_path / "diffaug"}, [10, 20], "smoke")

@@ -15,6 +15,8 @@ measurement, not by belief).
     python -m dcgan_lib.bench.tier_sweep --dataset tiny_imagenet   # Table 1's D: train + probe each point
     python -m dcgan_lib.bench.tier_sweep --dataset celeba --seed 1  # a second seed, beside the first
     python -m dcgan_lib.bench.tier_sweep --dataset celeba --across-seeds   # the seeds' records compared
+    python -m dcgan_lib.bench.tier_sweep --compare-runs paper=runs/a diffaug=runs/b --epochs 10 20 30
+                                                    # finished full runs of two recipes, along training
 """
 from __future__ import annotations
 
@@ -25,14 +27,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 
 from dcgan_lib.bench import staged
 from dcgan_lib.config import profiles
 from dcgan_lib.figures import plots
+from dcgan_lib.gan import runs
 from dcgan_lib.gan.train import TrainingStopped
 from dcgan_lib.measure import fid, probe_data, probe_settings, probes
-from dcgan_lib.models import store
+from dcgan_lib.models import store, trainlog
 from dcgan_lib.records import results
 
 
@@ -283,6 +287,54 @@ def across_seeds(dataset: str, profile: str = "cpu") -> Path:
         device="cpu", files=[f"{stem}.png"])
 
 
+def compare_runs(folders: dict[str, Path], epochs: list[int], profile: str = "cpu", seed: int = 0,
+                 progress: bool = True) -> Path:
+    """Finished training runs of one dataset (one per recipe, say) compared along training: cpu_recipe_runs_<dataset>.
+
+    Where the sweep stops at CPU budgets, this follows whole runs of the course's length, at the kept epochs
+    `epochs`, by KID against their TRAINING images (trainlog.quality_curve(against="train")): the measure a recipe
+    or an epoch count is chosen by. Each run's final KID against the held-out images (its run.json) is recorded
+    beside, to report, never to choose. Per epoch: each run's KID, the lowest, and the gap to the next in standard
+    errors of the difference (each point's kid_std); with one seed a run, a gap under 2 decides nothing.
+    """
+    recs = {label: runs.read_record(folder) for label, folder in folders.items()}
+    datasets = {r["data"]["dataset"] for r in recs.values()}
+    if len(datasets) != 1:
+        raise ValueError(f"the runs trained on different datasets ({sorted(datasets)}): compare runs of one")
+    dataset = datasets.pop()
+    start = time.perf_counter()
+    curves = {label: trainlog.quality_curve(folder, epochs=epochs, progress=progress, seed=seed, against="train")
+              for label, folder in folders.items()}
+    points = []
+    for i, epoch in enumerate(epochs):
+        kid = {label: rows[i]["kid"] for label, rows in curves.items()}
+        order = sorted(kid, key=kid.get)
+        gap = (kid[order[1]] - kid[order[0]]) / float(np.hypot(curves[order[0]][i]["kid_std"],
+                                                                curves[order[1]][i]["kid_std"]))
+        points.append({"epoch": epoch, "kid_train": kid, "lowest": order[0], "gap_in_std": round(gap, 2)})
+    runs_info = {label: {"folder": str(folders[label]), "commit": r["commit"], "device": r["device"],
+                         "seed": r["seed"], "numerics": r.get("numerics"), "train_config": r["train_config"],
+                         "steps": r["metrics"]["step"], "train_wall_s": r["metrics"]["wall_s"],
+                         "heldout_final": {k: r["metrics"].get(k) for k in ("kid", "kid_std", "fid")},
+                         "heldout_real": r["metrics"].get("quality", {}).get("real")}
+                 for label, r in recs.items()}
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, rows in curves.items():
+        ax.errorbar([r["epoch"] for r in rows], [r["kid"] for r in rows], [r["kid_std"] for r in rows], fmt="o-",
+                    capsize=2, label=label)
+    ax.set_xlabel("epoch"), ax.set_ylabel("KID against training images"), ax.legend(fontsize=8)
+    ax.set_title(f"{dataset}: whole runs, one seed each", fontsize=10)
+    fig.tight_layout()
+    stem = f"cpu_recipe_runs_{dataset}"
+    plots.save_figure(fig, results.figures_dir(profile) / f"{stem}.png")
+    return results.write_record(
+        stem, name=f"cpu tier: {dataset} recipes along whole training runs", profile=profile,
+        metrics={"points": points, "curves": curves, "runs": runs_info,
+                 "samples": curves[next(iter(curves))][0]["samples"], "real_split": "train"},
+        paper={"note": "not in the paper: chooses how the cpu profile trains"},
+        seed=seed, wall_s=time.perf_counter() - start, device="cpu", files=[f"{stem}.png"], **fid.network_info())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", choices=sorted({s.dataset for s in GRID}), nargs="+",
@@ -297,7 +349,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--across-seeds", action="store_true",
                         help="sweep nothing: compare the recorded sweeps of --dataset over their seeds")
+    parser.add_argument("--compare-runs", nargs="+", metavar="LABEL=FOLDER", default=None,
+                        help="sweep nothing: compare finished runs (e.g. paper=runs/a diffaug=runs/b) at --epochs")
+    parser.add_argument("--epochs", type=int, nargs="+", default=None, help="kept epochs --compare-runs measures")
     args = parser.parse_args(argv)
+    if args.compare_runs:
+        if not args.epochs or any("=" not in item for item in args.compare_runs):
+            parser.error("--compare-runs takes LABEL=FOLDER pairs and needs --epochs")
+        folders = {k: Path(v) for k, v in (item.split("=", 1) for item in args.compare_runs)}
+        print(compare_runs(folders, args.epochs, args.profile, args.seed))
+        return
     if args.across_seeds:
         for dataset in args.dataset:
             print(across_seeds(dataset, args.profile))

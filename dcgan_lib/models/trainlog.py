@@ -138,9 +138,11 @@ def reference_name(real: fid.Stats) -> str:
 
 
 def quality_curve(folder: str | Path, samples: int | None = None, points: int | str | None = "budget",
-                  device="cpu", progress: bool = True, seed: int = 0, epochs: list[int] | None = None) -> list[dict]:
+                  device="cpu", progress: bool = True, seed: int = 0, epochs: list[int] | None = None,
+                  against: str = "heldout") -> list[dict]:
     """KID and FID of G after each kept epoch (snapshots/G_epoch<N>.pt) against store.reference_images: its
-    dataset's held-out images, or its training images where the dataset has no held-out split.
+    dataset's held-out images, or its training images where the dataset has none or `against` is "train" (what a
+    choice of recipe or epochs is made on, so that the held-out images only report).
 
     `samples` G samples per snapshot (default fid.budget(profile).curve_samples) against the
     budget's real images (statistics cached in data/fid_stats); `points` snapshots, evenly spaced
@@ -163,7 +165,7 @@ def quality_curve(folder: str | Path, samples: int | None = None, points: int | 
     if not epochs:
         raise FileNotFoundError(f"{folder} has no snapshots/G_epoch*.pt: train at least one epoch first")
     images = store.load_training_images(dataset, variant, profile)
-    real = store.reference_stats(images, profile, device, progress)
+    real = store.reference_stats(images, profile, device, progress, against=against)
     reference = reference_name(real)
     measured = _read_quality(run.quality)
     same = [r for r in measured if int(r["samples"]) == samples and r.get("reference") == reference]
@@ -186,7 +188,8 @@ def quality_curve(folder: str | Path, samples: int | None = None, points: int | 
         writer = csv.DictWriter(f, QUALITY_FIELDS, restval="")
         writer.writeheader()
         writer.writerows([*others, *(done[e] for e in sorted(done))])
-    results.write_record(run.quality_record.stem, name=f"KID and FID along training: {dataset} {variant}",
+    stem = run.quality_record.stem + ("" if against == "heldout" else f"_{against}")  # one record per reference
+    results.write_record(stem, name=f"KID and FID along training: {dataset} {variant}",
                          profile=profile, out_dir=run.path,
                          metrics={"curve": rows, "final_fid": rows[-1]["fid"], "final_kid": rows[-1]["kid"]},
                          data={"real": real.info}, seed=seed, wall_s=sum(r["seconds"] for r in rows),
