@@ -124,11 +124,11 @@ PROFILES: dict[str, Profile] = {
         # way with two seeds (figures/cpu_tier_sweep_celeba_seeds.json), the paper's recipe is ahead at 400
         # CPU-seconds in both seeds, the seeds disagree at 800 and 1,600 (mean KID 0.361 / 0.209 against
         # DiffAugment's 0.365 / 0.223), and at 3,200 (seed 1 only) it is ahead by 0.007 (0.101 against 0.108).
-        # The course trains faces longer than that (about 8,400 steps), where its training curve records what it
-        # bought; whether DiffAugment overtakes there is not measured in a controlled way. Two full runs hint it may:
-        # held-out KID at 8,400 steps 0.074 with DiffAugment (fig7_vector_arithmetic.json at d27574c, a Xeon) against
-        # 0.087 with the paper's recipe (at 66cff5a, an AMD EPYC), one seed each on different machines, while Fig. 7's
-        # smiling man was shown by the second model and not by the first. The minutes Table 1's
+        # The course trains faces longer than that (8,400 steps). There, two whole runs on one machine (seed 0 each,
+        # figures/cpu_recipe_runs_celeba.json) put the recipes level from epoch 30 to 50 by KID against training
+        # images (within 1.3 std) and DiffAugment ahead at epoch 60 (0.066 against 0.083, 6.2 std), where the paper's
+        # recipe had flattened (0.083 at 50 and 60): one seed, not yet a basis to switch the course's faces model,
+        # whose Fig. 7 and Fig. 8 were measured on the paper's recipe; a second seed would be. The minutes Table 1's
         # D gave back (8 epochs, 38.8 min, down to 2) go to faces: 60 epochs of the 9,000 training faces, as their KID
         # (against training images then) still fell from 30 to 40 epochs (0.104 -> 0.068:
         # faces_training_curves.json at 19a9846, 40 epochs of all 10,000).
