@@ -187,7 +187,7 @@ def run_curve(args) -> int:
     for r in rows:
         print(f"epoch {int(r['epoch']):>3}  KID {r['kid']:.5f} +- {r['kid_std']:.5f}  FID {r['fid']:.2f}")
     run = runs.RunFolder(folder)
-    print(f"curve: {run.quality}, record: {run.quality_record}, figure: {out / 'training_quality.png'}")
+    print(f"curve: {run.quality}, record: {run.quality_record()}, figure: {out / 'training_quality.png'}")
     return 0
 
 

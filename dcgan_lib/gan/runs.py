@@ -8,7 +8,8 @@ A run folder (the trainer's --out; the model store's runs/models/<dataset>_<vari
     run.json                   the run record: wall time, throughput, data provenance, the final FID and KID
     snapshots/G_epoch<N>.pt    G's weights after each pass over the data (Figs. 2-3, the memorisation curve)
     samples/samples_<step>.png, samples_latest.png    fixed-noise sample grids
-    quality.csv, quality.json  KID and FID of the snapshots (trainlog.quality_curve)
+    quality.csv, quality.json  KID and FID of the snapshots (trainlog.quality_curve); quality_train.json: the
+                               same against the training images (what recipes and epochs are chosen by)
     .lock                      held by the process training into the folder
 
 The trainer writes these files and the store, trainlog and the command line read them, all through
@@ -94,9 +95,9 @@ class RunFolder:
     def quality(self) -> Path:
         return self.path / "quality.csv"
 
-    @property
-    def quality_record(self) -> Path:
-        return self.path / "quality.json"
+    def quality_record(self, against: str = "heldout") -> Path:
+        """The record of the snapshots' KID and FID against the held-out (or "train": training) images."""
+        return self.path / ("quality.json" if against == "heldout" else f"quality_{against}.json")
 
     @property
     def lock(self) -> Path:

@@ -188,8 +188,7 @@ def quality_curve(folder: str | Path, samples: int | None = None, points: int | 
         writer = csv.DictWriter(f, QUALITY_FIELDS, restval="")
         writer.writeheader()
         writer.writerows([*others, *(done[e] for e in sorted(done))])
-    stem = run.quality_record.stem + ("" if against == "heldout" else f"_{against}")  # one record per reference
-    results.write_record(stem, name=f"KID and FID along training: {dataset} {variant}",
+    results.write_record(run.quality_record(against).stem, name=f"KID and FID along training: {dataset} {variant}",
                          profile=profile, out_dir=run.path,
                          metrics={"curve": rows, "final_fid": rows[-1]["fid"], "final_kid": rows[-1]["kid"]},
                          data={"real": real.info}, seed=seed, wall_s=sum(r["seconds"] for r in rows),
