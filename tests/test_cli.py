@@ -65,6 +65,10 @@ def test_store_trains_on_when_the_profile_asks_for_more_and_refuses_a_changed_ne
     monkeypatch.setitem(profiles.PROFILES, "smoke", replace(smoke, diffaug={(dataset, "imagenet32"): "color"}))
     with pytest.raises(ValueError, match=r"'diffaug': \('', 'color'\)"):  # another recipe: not the profile's model
         store.get_model(dataset, "imagenet32", "smoke")
+    assert store.get_model(dataset, "lsun64", "smoke")[0].cfg.kernel == 4
+    monkeypatch.setitem(profiles.PROFILES, "smoke", replace(smoke, kernels={(dataset, "lsun64"): 5}))
+    with pytest.raises(ValueError, match=r"'kernel': \(None, 5\)"):  # another net: not the profile's model
+        store.get_model(dataset, "lsun64", "smoke")
 
 
 def test_store_refuses_a_model_trained_on_other_images(folder_dataset):
@@ -78,10 +82,12 @@ def test_store_refuses_a_model_trained_on_other_images(folder_dataset):
 def test_store_plan_takes_each_models_width_and_epochs_from_the_profile():
     tuned_model = ("tiny_imagenet", "imagenet32")
     prof = replace(profiles.get_profile("smoke"), max_steps=None, widths={tuned_model: 1 / 8},
-                   epochs={tuned_model: 3}, diffaug={tuned_model: "color,cutout"})
+                   epochs={tuned_model: 3}, diffaug={tuned_model: "color,cutout"}, kernels={("cifar10", "lsun64"): 5})
     tuned, other = store.plan("tiny_imagenet", "imagenet32", prof, 128), store.plan("cifar10", "imagenet32", prof, 128)
     assert (tuned.width, other.width) == (1 / 8, prof.width) != (prof.width, prof.width)
     assert (tuned.diffaug, other.diffaug) == ("color,cutout", "")  # the paper's recipe unless the profile says
+    kernel5 = store.plan("cifar10", "lsun64", prof, 128)
+    assert (kernel5.kernel, other.kernel) == (5, None) and kernel5.net_config().kernel == 5  # the variant's unless said
     assert (tuned.steps, other.steps) == (3 * 128 // prof.batch_size, prof.default_epochs * 128 // prof.batch_size)
 
 

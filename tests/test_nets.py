@@ -1,4 +1,6 @@
 """The five architecture guidelines of Paper §3, checked on every variant by inspecting modules."""
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -97,6 +99,26 @@ def test_unknown_variant_lists_valid_ones():
         nets.get_config("lsun65")
     with pytest.raises(ValueError, match="fixed at 32"):
         nets.get_config("svhn32", image_size=64)
+
+
+@pytest.mark.parametrize("variant", ["lsun64", "faces64"])
+@pytest.mark.parametrize("kernel", [4, 5])
+def test_a_kernel_override_keeps_every_side_and_only_changes_the_kernels(variant, kernel):
+    cfg = nets.get_config(variant, width=1 / 16, kernel=kernel)
+    g, d = nets.build(cfg, seed=0)
+    assert {m.kernel_size for m in layers(g, nn.ConvTranspose2d) + layers(d, nn.Conv2d)} == {(kernel, kernel)}
+    z = cfg.sample_z(2, torch.Generator().manual_seed(0))
+    assert g(z).shape == (2, 3, 64, 64) and d(g(z)).shape == (2,)
+    plain = nets.get_config(variant, width=1 / 16)
+    assert (cfg == plain) == (kernel == plain.kernel)  # the variant's own kernel is the variant itself
+    assert nets.get_config("faces64", kernel=4) == dataclasses.replace(nets.get_config("lsun64"), name="faces64")
+
+
+def test_a_kernel_that_breaks_the_shapes_is_refused():
+    with pytest.raises(ValueError, match="kernel must be 4 or 5"):
+        nets.get_config("faces64", kernel=3)
+    with pytest.raises(ValueError, match="imagenet32 has fixed 3x3 kernels"):
+        nets.get_config("imagenet32", kernel=4)
 
 
 def test_calibrated_sampling_is_deterministic_and_batch_independent():

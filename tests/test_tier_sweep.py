@@ -179,3 +179,36 @@ def test_compare_runs_follows_whole_runs_on_training_images(tmp_path, monkeypatc
                         lambda folder: {**record(folder), "data": {"dataset": folder.name}})
     with pytest.raises(ValueError, match="different datasets"):
         tier_sweep.compare_runs({"paper": tmp_path / "paper", "diffaug": tmp_path / "diffaug"}, [10, 20], "smoke")
+
+
+def test_compare_runs_takes_a_run_of_an_earlier_record_scored_alike_and_compares_at_equal_time(tmp_path, monkeypatch):
+    monkeypatch.setattr(tier_sweep.results, "ROOT", tmp_path)
+    slow_kids, fast_kids = [0.30, 0.20, 0.10], [0.25, 0.15, 0.12]
+
+    def curve(folder, epochs, progress, seed, against):
+        return [{"epoch": e, "step": 10 * e, "kid": k, "kid_std": 0.01, "samples": 8, "reference": "train_abc"}
+                for e, k in zip(epochs, slow_kids if folder.name == "slow" else fast_kids)]
+
+    def record(folder, wall):
+        return {"data": {"dataset": "celeba"}, "commit": "abc", "device": "cpu: m", "seed": 0, "train_config": {},
+                "metrics": {"step": 30, "wall_s": wall, "kid": 0.09, "kid_std": 0.001, "fid": 100.0}}
+    monkeypatch.setattr(tier_sweep.trainlog, "quality_curve", curve)
+    monkeypatch.setattr(tier_sweep.runs, "read_record", lambda folder: record(folder, 300.0))
+    earlier = tier_sweep.compare_runs({"slow": tmp_path / "slow", "other": tmp_path / "slow"}, [1, 2, 3], "smoke")
+    monkeypatch.setattr(tier_sweep.runs, "read_record", lambda folder: record(folder, 100.0))  # 3x faster a step
+    path = tier_sweep.compare_runs({"fast": tmp_path / "fast", "slow": f"{earlier}#slow"}, [1, 2, 3], "smoke",
+                                   name="kernel")
+    rec = json.loads(path.read_text())
+    assert path.name == "cpu_kernel_runs_celeba.json" and rec["sources"][0]["run"] == "slow"
+    m = rec["metrics"]
+    assert [p["lowest"] for p in m["points"]] == ["fast", "fast", "slow"]  # per epoch, the slow run ends ahead
+    assert [r["train_s"] for r in m["curves"]["slow"]] == [100.0, 200.0, 300.0]  # its own wall time, pro rata
+    eq = m["at_equal_time"]  # the fast run's 100 s beside the slow run's point at 100 s: the fast one is ahead
+    assert (eq["run"], eq["train_s"], eq["others"]["slow"]["epoch"], eq["others"]["slow"]["lower"]) == (
+        "fast", 100.0, 1, "fast")
+    monkeypatch.setattr(tier_sweep.trainlog, "quality_curve",
+                        lambda *a, **k: [{**row, "reference": "heldout"} for row in curve(*a, **k)])
+    with pytest.raises(ValueError, match="scored otherwise.*real images"):  # other real images: not comparable
+        tier_sweep.compare_runs({"fast": tmp_path / "fast", "slow": f"{earlier}#slow"}, [1, 2, 3], "smoke")
+    with pytest.raises(ValueError, match="no run 'nope'"):
+        tier_sweep.compare_runs({"fast": tmp_path / "fast", "slow": f"{earlier}#nope"}, [1, 2, 3], "smoke")

@@ -299,7 +299,7 @@ def test_cli_damaged_checkpoint_is_one_line_and_non_zero(tmp_path, image_folder,
     {"steps": -5}, {"steps": 0}, {"steps": 2.5}, {"batch_size": 0}, {"lr": 0.0}, {"lr": -2e-4},
     {"lr": float("nan")}, {"checkpoint_every": 0}, {"log_every": -1}, {"sample_every": 0}, {"beta1": 1.0},
     {"weight_decay": -1e-5}, {"seed": -1}, {"collapse_patience": -1}, {"collapse_threshold": 1.5}, {"width": 0},
-    {"n_samples": 0}, {"image_size": 0},
+    {"n_samples": 0}, {"image_size": 0}, {"kernel": 3}, {"kernel": True},
 ])
 def test_nonsense_settings_are_refused(bad):
     name, value = next(iter(bad.items()))
@@ -310,7 +310,7 @@ def test_nonsense_settings_are_refused(bad):
 
 
 @pytest.mark.parametrize("flag, value", [("--steps", "-5"), ("--checkpoint-every", "0"), ("--log-every", "-1"),
-                                         ("--seed", "-3"), ("--epochs", "0")])
+                                         ("--seed", "-3"), ("--epochs", "0"), ("--kernel", "4")])
 def test_cli_refuses_nonsense_before_touching_the_data(tmp_path, monkeypatch, capsys, flag, value):
     monkeypatch.setenv("DCGAN_DATA", str(tmp_path / "data"))
     rc = main(["train", "--dataset", f"folder:{tmp_path / 'no_such_folder'}", "--variant", "imagenet32",

@@ -37,6 +37,9 @@ def register(sub) -> None:
     p.add_argument("--width", type=float, default=None,
                    help="multiplier on every hidden width of G and D (1: the paper's nets; pytorch/examples' "
                         "--ngf 64 --ndf 64 is 0.5 for lsun64); default: the profile's")
+    p.add_argument("--kernel", type=int, default=None, choices=(4, 5),
+                   help="conv kernel side of lsun64 and faces64 (default: the profile's, else the variant's: "
+                        "lsun64 4, faces64 5 as the authors' faces code)")
     p.add_argument("--image-size", type=int, default=None,
                    help="folder:PATH datasets only: train at this side in px (lsun64 and faces64: 32, 64 or 128)")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then the CPU), cpu, cuda, cuda:N, mps")
@@ -74,8 +77,9 @@ def run(args) -> int:
     cfg = TrainConfig(variant=args.variant, **overrides, **({} if args.steps is None else {"steps": args.steps}))
     try:
         cfg.net_config()
-    except ValueError as err:  # a size the variant's nets cannot be built at
-        raise CommandError(f"--image-size {args.image_size}: {err}") from None
+    except ValueError as err:  # a size or kernel the variant's nets cannot be built with
+        flag = f"--image-size {args.image_size}" if args.image_size is not None else f"--kernel {args.kernel}"
+        raise CommandError(f"{flag}: {err}") from None
     if args.epochs is not None and args.epochs < 1:
         raise CommandError(f"--epochs must be a whole number >= 1, got {args.epochs}")
     device = profiles.get_device(args.device)  # a device this machine lacks: one clear error, before the data

@@ -59,6 +59,8 @@ class Profile:
     seed: int = 0
     # DiffAugment policy (TrainConfig.diffaug) per (dataset, variant) where it is on; off elsewhere (the paper's recipe)
     diffaug: dict[tuple[str, str], str] = field(default_factory=dict)
+    # conv kernel side per (dataset, variant) where it differs from the variant's (nets.VARIANTS)
+    kernels: dict[tuple[str, str], int] = field(default_factory=dict)
     # images taken from these datasets, where fewer than max_images (so official downloads and the mirror's
     # smaller copies train alike)
     dataset_images: dict[str, int] = field(default_factory=dict)
@@ -83,6 +85,10 @@ class Profile:
     def width_of(self, dataset: str, variant: str) -> float:
         """The width multiplier of `variant`'s nets when trained on `dataset` at this profile."""
         return self.widths.get((dataset, variant), self.width)
+
+    def kernel_of(self, dataset: str, variant: str) -> int | None:
+        """The conv kernel side of `variant`'s nets when trained on `dataset` at this profile (None: the variant's)."""
+        return self.kernels.get((dataset, variant))
 
 
 _GRID = (3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)  # C values tried on the validation split

@@ -82,11 +82,21 @@ def _variants() -> dict[str, NetConfig]:
 VARIANTS: dict[str, NetConfig] = _variants()
 
 
-def get_config(variant: str, image_size: int | None = None, width: float = 1.0) -> NetConfig:
-    """Look up a named variant, optionally at another size (standard shapes only) or width."""
+def get_config(variant: str, image_size: int | None = None, width: float = 1.0,
+               kernel: int | None = None) -> NetConfig:
+    """Look up a named variant, optionally at another size (standard shapes only), width or conv kernel side
+    (standard shapes only: every layer keeps its stride and padding (kernel - 1) // 2)."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; valid: {', '.join(VARIANTS)}")
     cfg = VARIANTS[variant]
+    if kernel is not None and kernel != cfg.kernel:
+        if variant not in ("lsun64", "faces64"):
+            raise ValueError(f"variant {variant} has fixed {cfg.kernel}x{cfg.kernel} kernels; "
+                             "lsun64 and faces64 build with kernel 4 or 5")
+        if kernel not in (4, 5):
+            raise ValueError(f"kernel must be 4 or 5 (each stride-2 layer then exactly doubles or halves the "
+                             f"side), got {kernel!r}")
+        cfg = replace(cfg, kernel=kernel)
     if image_size is not None and image_size != cfg.image_size:
         if variant not in ("lsun64", "faces64"):
             raise ValueError(f"variant {variant} is fixed at {cfg.image_size} px; "

@@ -14,7 +14,8 @@ from dcgan_lib.gan import diffaug, nets
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 CLI_FLAGS = {"steps": "--steps", "checkpoint_every": "--checkpoint-every", "log_every": "--log-every",
              "seed": "--seed", "diffaug": "--diffaug", "batch_size": "--batch-size", "lr": "--lr",
-             "beta1": "--beta1", "width": "--width", "image_size": "--image-size", "compile_mode": "--compile-mode"}
+             "beta1": "--beta1", "width": "--width", "image_size": "--image-size", "compile_mode": "--compile-mode",
+             "kernel": "--kernel"}
 
 
 def _whole(value, low: int) -> bool:
@@ -32,6 +33,7 @@ class TrainConfig:
     variant: str = "lsun64"
     image_size: int | None = None  # None: the variant's size
     width: float = 1.0
+    kernel: int | None = None  # conv kernel side (None: the variant's; lsun64 and faces64 take 4 or 5)
     batch_size: int = 128
     lr: float = 2e-4  # 0.001 was too high (Paper §4)
     beta1: float = 0.5  # 0.9 oscillated (Paper §4)
@@ -77,6 +79,7 @@ class TrainConfig:
             ("weight_decay", "a number >= 0", _real(self.weight_decay) and self.weight_decay >= 0),
             ("width", "a number > 0", _real(self.width) and self.width > 0),
             ("image_size", "None or a whole number >= 1", self.image_size is None or _whole(self.image_size, 1)),
+            ("kernel", "None, 4 or 5", self.kernel in (None, 4, 5) and not isinstance(self.kernel, bool)),
             ("amp", "None, True or False", self.amp in (None, True, False)),
             ("compile_mode", f"one of {', '.join(COMPILE_MODES)}", self.compile_mode in COMPILE_MODES),
             ("diffaug", f"'' or a comma-separated list of {', '.join(diffaug.POLICIES)}",
@@ -88,7 +91,7 @@ class TrainConfig:
             raise ValueError("invalid training settings: " + "; ".join(bad))
 
     def net_config(self) -> nets.NetConfig:
-        return nets.get_config(self.variant, self.image_size, self.width)
+        return nets.get_config(self.variant, self.image_size, self.width, self.kernel)
 
 
 def differences(saved: dict, now: TrainConfig, names: Iterable[str] | None = None) -> dict:

@@ -58,7 +58,8 @@ def plan(dataset: str, variant: str, profile: str, n_images: int, steps: int | N
         steps = max(1, epochs * (n_images // batch))
         if prof.max_steps is not None:
             steps = min(steps, prof.max_steps)
-    cfg = TrainConfig(variant=variant, width=prof.width_of(dataset, variant), batch_size=batch, steps=steps,
+    cfg = TrainConfig(variant=variant, width=prof.width_of(dataset, variant), kernel=prof.kernel_of(dataset, variant),
+                      batch_size=batch, steps=steps,
                       diffaug=prof.diffaug_of(dataset, variant),
                       checkpoint_every=prof.checkpoint_every, log_every=prof.log_every, seed=prof.seed,
                       **{k: v for k, v in recipe.items() if k != "batch_size"})
@@ -118,7 +119,7 @@ def get_model(dataset: str, variant: str, profile: str | None = None, calibrate:
 
 # what makes a store model the profile's model: its net and recipe (a user's seed or flags are theirs), and the
 # images it trained on (a held-out split added later must not be served by a model that trained on it)
-PLANNED_FIELDS = ("variant", "width", "batch_size", "lr", "diffaug")
+PLANNED_FIELDS = ("variant", "width", "kernel", "batch_size", "lr", "diffaug")
 DATA_FIELDS = ("dataset", "split", "source", "sha256", "n", "splits")
 
 
