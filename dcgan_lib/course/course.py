@@ -161,7 +161,7 @@ def t4_from(measured: Throughput) -> Throughput:
                       f"overhead of {measured.name}; {T4_ASSUMED_FRACTION:.0%} of the T4's fp32 data-sheet peak")
 
 
-def flops_per_image(variant: str, width: float, image_size: int | None = None) -> float:
+def flops_per_image(variant: str, width: float, image_size: int | None = None, kernel: int | None = None) -> float:
     """FLOPs of one training step per image (D step + G step, forward and backward: torch's counter), counted
     on a real Trainer step at batch 2 on the CPU."""
     from dcgan_lib.bench import flops
@@ -171,7 +171,8 @@ def flops_per_image(variant: str, width: float, image_size: int | None = None) -
 
     size = image_size or nets.get_config(variant).image_size
     with tempfile.TemporaryDirectory(prefix="dcgan_flops_") as tmp:
-        trainer = Trainer(TrainConfig(variant=variant, width=width, batch_size=2, amp=False, image_size=image_size),
+        trainer = Trainer(TrainConfig(variant=variant, width=width, kernel=kernel, batch_size=2, amp=False,
+                                      image_size=image_size),
                           np.zeros((2, size, size, 3), np.uint8), tmp, device="cpu", progress=False)
         return flops.count_flops(trainer.train_step) / 2
 
@@ -190,7 +191,7 @@ def training_estimate(profile, throughputs: list[Throughput], counts: dict[str, 
             dataset = prof.dataset(paper_name)
             n = counts[dataset] if prof.images_of(dataset) is None else min(counts[dataset], prof.images_of(dataset))
             cfg = store.plan(dataset, variant, prof, n)
-            step_flops = flops_per_image(variant, cfg.width) * cfg.batch_size
+            step_flops = flops_per_image(variant, cfg.width, kernel=cfg.kernel) * cfg.batch_size
             rows.append({"lesson": item.stem, "dataset": dataset, "variant": variant, "images": n,
                          "batch_size": cfg.batch_size, "steps": cfg.steps, "epochs": prof.epochs_of(dataset, variant),
                          "gflop_per_step": round(step_flops / 1e9, 1),
