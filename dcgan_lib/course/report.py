@@ -323,7 +323,8 @@ def _our_side(record: dict) -> str:
     if n:
         facts[-1] += f", {n:,} training images"
     if training.get("width") is not None:
-        facts.append(f"nets at {_width(float(training['width']))}, batch {training.get('batch_size', '?')}")
+        kernel = f", {training['kernel']}x{training['kernel']} kernels" if training.get("kernel") else ""
+        facts.append(f"nets at {_width(float(training['width']))}{kernel}, batch {training.get('batch_size', '?')}")
     if metrics.get("epoch") is not None and metrics.get("steps") is not None:
         wall = metrics.get("train_wall_s_to_epoch")
         facts.append(f"snapshot after epoch {metrics['epoch']} ({metrics['steps']:,} steps"

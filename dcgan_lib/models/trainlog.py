@@ -43,7 +43,9 @@ def summary(folder: str | Path, missing_ok: bool = False) -> dict | None:
     return {"run": str(runs.RunFolder(folder).record), "train_wall_s": rec["wall_s"],
             "train_images_per_s": round(float(m["images_per_s"]), 1), "steps": int(m["step"]),
             "epochs_done": round(float(m["epochs_done"]), 3), "train_images": int(m["images"]),
-            "batch_size": int(cfg["batch_size"]), "width": cfg["width"], "train_device": rec["device"],
+            "batch_size": int(cfg["batch_size"]), "width": cfg["width"],
+            "kernel": cfg.get("kernel"),  # None: the variant's own (a profile may set another: Profile.kernels)
+            "train_device": rec["device"],
             "train_numerics": rec.get("numerics", "not recorded (trained before records said their numerics)"),
             "diffaug": cfg.get("diffaug", ""),
             "train_data": rec["data"], "train_seed": rec["seed"],
