@@ -165,7 +165,7 @@ def test_gallery_shows_the_paper_beside_ours_and_the_drawn_weights_quality(tmp_p
     _record(figures, "own", name="Fig. O", metrics={}, training=training,
             quality={"weights": "snapshot after epoch 1", "fid": 400.0, "kid": 0.5, "samples": 200,
                      "real_images": 1000, "real_split": "heldout"})
-    _record(figures, "none", name="Fig. N", metrics={}, training=training,
+    _record(figures, "none", name="Fig. N", metrics={}, training={**training, "kernel": 4},
             quality={"weights": "checkpoint at step 7", "fid": None, "note": "no FID/KID for exactly these"})
     png = figures / "walk.png"
     png.write_bytes(b"an image")
@@ -181,6 +181,7 @@ def test_gallery_shows_the_paper_beside_ours_and_the_drawn_weights_quality(tmp_p
     # a figure's own quality comes first, naming the weights it scored
     assert "model quality: FID 400.0, KID 0.500, from 200 samples against 1,000 held-out images (snapshot after " in own
     assert "model quality: no FID/KID for exactly these" in none and "321.7" not in none
+    assert "nets at 1/4 width, 4x4 kernels, batch 64" in none and "kernels" not in walk  # only an override is said
     assert "**By eye:** blurry rooms" in walk and "![Fig. W](figures/walk.png)" in text
     assert "**absent**: no record yet" in text and "profile `cpu`" in walk
     png.write_bytes(b"a regenerated image")
