@@ -1,9 +1,10 @@
 """Run presets: every knob of a run in one place (the nanoGPT pattern: one preset holds a whole run).
 
 `smoke` (CI: seconds), `cpu` (a laptop: the course in one sitting on 2 cores, aimed at about 2 hours;
-figures/course_cpu.json holds the last timed run; slower cores take longer), `gpu` (one GPU: the paper's full-width nets and recipe on the
-mirror's sets or the official small ones), `paper` (the paper's nets, data and epochs; only when asked for). `auto`
-resolves to `gpu` on a machine with an accelerator (dcgan_lib.config.device: CUDA or Apple's MPS), else `cpu`.
+figures/course_cpu.json holds the last timed run; slower cores take longer), `gpu` (one GPU: the paper's
+full-width nets and recipe on the mirror's sets or the official small ones), `paper` (the paper's nets, data
+and epochs; only when asked for). `auto` resolves to `gpu` on a machine with an accelerator
+(dcgan_lib.config.device: CUDA or Apple's MPS), else `cpu`.
 Every notebook takes its profile from a papermill parameter whose default is DCGAN_PROFILE, resolves
 it once (`prof = profiles.get_profile(profile)`) and reads its knobs from `prof`; no module or notebook
 branches on a profile's name.
