@@ -108,22 +108,25 @@ LOOKED: dict[str, tuple[str, str]] = {
         "streaks where there were none, and no window turns into a door or mirror that could be recognised, as "
         "some do in the paper."),
     "faces_samples.png": (
-        "ec0db7c2b7d6", "Faces in every cell: men and women, smiling and not, light and dark hair, a few with "
-        "glasses or a cap, mostly front-on with eyes, nose and mouth in place, on varied backgrounds. About one in "
-        "six is distorted (a smeared half-face, uneven eyes, a warped jaw), and the skin is often blotchy, but the "
-        "grid reads as faces at a glance."),
+        "8a7971f694c3",
+        "Faces in every cell: men and women, long and short hair, some smiling, two in dark sunglasses, mostly "
+        "front-on with eyes, nose and mouth in place, on varied backgrounds. About one in five is distorted (a "
+        "smeared half-face, a dark blotch over the eyes, a warped jaw) and the skin is blotchy, but the grid reads "
+        "as faces at a glance."),
     "fig7_vector_arithmetic.png": (
-        "0af5206fc9f5", "Top: the smiling-woman exemplars smile and the neutral-woman ones do not; of the "
-        "'neutral man' three, the last looks more like a dark-haired woman. The nine results are one young man with "
-        "a broad smile, nearly the same face in all nine (small shifts of hair and mouth). Bottom: two of the three "
-        "'man with glasses' exemplars wear dark glasses, the third has smears; the nine 'woman with glasses' "
-        "results are one woman with red-brown hair and no glasses. The pixel-space sums (right) are blurred "
-        "overlays of several faces."),
+        "d76ccd4803be",
+        "Top: the smiling-woman exemplars smile broadly and the neutral-woman ones do not; the 'neutral man' three "
+        "are smeared (the first barely a face). The nine results are one young man with dark hair and a broad "
+        "smile, nearly the same face in all nine, with a dark smear across the eyes. Bottom: the three 'man with "
+        "glasses' exemplars wear glasses (round, tinted), the 'woman without glasses' three are women without. The "
+        "nine results are one long-haired face in dark sunglasses, its sex hard to tell (the judge calls 91% of "
+        "them male). The pixel-space sums (right) are blurred overlays of several faces."),
     "fig8_face_pose.png": (
-        "4f34ca89a6e6", "Faces in every frame. Rows 1, 3 and 6 visibly turn the head across the row (row 3: a "
-        "man in dark glasses turning from one side to the other), with identity and hair drifting as they turn; "
-        "row 4 turns less clearly while the face changes from a man to a woman; rows 2 and 5 stay nearly "
-        "front-on while colour and hair change. Smaller and less clean turns than the paper's, but turns."),
+        "2b23effb2ac8",
+        "Faces in every frame, several smeared. Rows 1, 3, 5 and 6 visibly turn the head from three-quarter view "
+        "towards the other side, with hair and identity drifting as they turn (row 6 grows a moustache); row 2 is "
+        "a distorted face that turns a little while its colour changes; row 4 stays nearly front-on. Smaller and "
+        "less clean turns than the paper's, but turns."),
     "authors_svhn_samples.png": (
         "6e4aa94d90de", "Recognisable house-number digits in varied colours, fonts and backgrounds, some blurred "
         "or half-formed, as real SVHN crops are: the port draws what the authors' generator learnt."),
