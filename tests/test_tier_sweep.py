@@ -206,6 +206,10 @@ def test_compare_runs_takes_a_run_of_an_earlier_record_scored_alike_and_compares
     eq = m["at_equal_time"]  # the fast run's 100 s beside the slow run's point at 100 s: the fast one is ahead
     assert (eq["run"], eq["train_s"], eq["others"]["slow"]["epoch"], eq["others"]["slow"]["lower"]) == (
         "fast", 100.0, 1, "fast")
+    untimed = tier_sweep.compare_runs({"fast": tmp_path / "fast", "slow": f"{earlier}#slow"}, [1, 2, 3], "smoke",
+                                      name="kernel", timed=False)
+    m = json.loads(untimed.read_text())["metrics"]
+    assert m["at_equal_time"] is None and all(r["train_s"] is None for rows in m["curves"].values() for r in rows)
     monkeypatch.setattr(tier_sweep.trainlog, "quality_curve",
                         lambda *a, **k: [{**row, "reference": "heldout"} for row in curve(*a, **k)])
     with pytest.raises(ValueError, match="scored otherwise.*real images"):  # other real images: not comparable

@@ -291,7 +291,7 @@ def across_seeds(dataset: str, profile: str = "cpu") -> Path:
 
 
 def compare_runs(folders: dict[str, Path | str], epochs: list[int], profile: str = "cpu", seed: int = 0,
-                 progress: bool = True, name: str | None = None) -> Path:
+                 progress: bool = True, name: str | None = None, timed: bool = True) -> Path:
     """Finished training runs of one dataset (one per recipe, say) compared along training: cpu_recipe_runs_<dataset>
     (or cpu_<name>_runs_<dataset>).
 
@@ -304,7 +304,8 @@ def compare_runs(folders: dict[str, Path | str], epochs: list[int], profile: str
     A run is a folder, or RECORD.json#RUN: run RUN of an earlier record of this function, from its recorded curve
     (its folder may be gone), taken only where it was scored alike: the same real images, sample count, scoring
     seed and FID network. Each point also carries its run's training seconds (the run's wall time, pro rata to its
-    steps), so runs that train at different speeds (another net) compare at equal time too (`at_equal_time`).
+    steps), so runs that train at different speeds (another net) compare at equal time too (`at_equal_time`);
+    `timed=False` leaves time out, where a run's wall time is no measure of its speed (another job shared its cores).
     """
     recorded = {label: str(v).split("#", 1) for label, v in folders.items() if str(v).split("#")[0].endswith(".json")}
     bare = [label for label, v in recorded.items() if len(v) != 2]
@@ -335,7 +336,8 @@ def compare_runs(folders: dict[str, Path | str], epochs: list[int], profile: str
     for label, rows in curves.items():  # training seconds at each kept epoch: the run's wall time, pro rata
         info = runs_info[label]
         for row in rows:
-            row["train_s"] = round(info["train_wall_s"] * row["step"] / info["steps"], 1) if "step" in row else None
+            row["train_s"] = (round(info["train_wall_s"] * row["step"] / info["steps"], 1)
+                              if timed and "step" in row else None)
     points = []
     for i, epoch in enumerate(epochs):
         kid = {label: rows[i]["kid"] for label, rows in curves.items()}
@@ -352,6 +354,9 @@ def compare_runs(folders: dict[str, Path | str], epochs: list[int], profile: str
     axes[1].set_xlabel("training minutes (each run's own machine and threads)")
     axes[0].set_title(f"{dataset}: whole runs, one seed each", fontsize=10)
     axes[1].set_title("the same points at equal training time", fontsize=10)
+    if not timed:
+        axes[1].set_axis_off(), axes[1].text(0.5, 0.5, "not timed: a run's wall time is no\nmeasure of its speed here",
+                                             ha="center", va="center", transform=axes[1].transAxes)
     fig.tight_layout()
     stem = f"cpu_{name or 'recipe'}_runs_{dataset}"
     plots.save_figure(fig, results.figures_dir(profile) / f"{stem}.png")
@@ -427,6 +432,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="sweep nothing: compare finished runs (e.g. paper=runs/a diffaug=runs/b) at --epochs; "
                              "LABEL=RECORD.json#RUN: a run of an earlier record, from its curve (scored alike)")
     parser.add_argument("--epochs", type=int, nargs="+", default=None, help="kept epochs --compare-runs measures")
+    parser.add_argument("--untimed", action="store_true",
+                        help="--compare-runs: no comparison at equal training time (a run's wall time is no measure "
+                             "of its speed, e.g. another job shared its cores)")
     parser.add_argument("--name", default=None,
                         help="--compare-runs: what the runs differ in, for the record's name (cpu_NAME_runs_<dataset>; "
                              "default recipe)")
@@ -435,7 +443,7 @@ def main(argv: list[str] | None = None) -> None:
         if not args.epochs or any("=" not in item for item in args.compare_runs):
             parser.error("--compare-runs takes LABEL=FOLDER pairs and needs --epochs")
         folders = dict(item.split("=", 1) for item in args.compare_runs)
-        print(compare_runs(folders, args.epochs, args.profile, args.seed, name=args.name))
+        print(compare_runs(folders, args.epochs, args.profile, args.seed, name=args.name, timed=not args.untimed))
         return
     if args.across_seeds:
         for dataset in args.dataset:
