@@ -37,7 +37,7 @@ def register(sub) -> None:
     p.add_argument("--width", type=float, default=None,
                    help="multiplier on every hidden width of G and D (1: the paper's nets; pytorch/examples' "
                         "--ngf 64 --ndf 64 is 0.5 for lsun64); default: the profile's")
-    p.add_argument("--kernel", type=int, default=None, choices=(4, 5),
+    p.add_argument("--kernel", type=int, default=None, choices=nets.KERNELS,
                    help="conv kernel side of lsun64 and faces64 (default: the profile's, else the variant's: "
                         "lsun64 4, faces64 5 as the authors' faces code)")
     p.add_argument("--image-size", type=int, default=None,

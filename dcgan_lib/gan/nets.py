@@ -80,6 +80,8 @@ def _variants() -> dict[str, NetConfig]:
 
 
 VARIANTS: dict[str, NetConfig] = _variants()
+STANDARD = ("lsun64", "faces64")  # the Fig. 1 shape (standard_config): any size, and either kernel of KERNELS
+KERNELS = (4, 5)  # with padding (kernel - 1) // 2, each stride-2 layer exactly doubles or halves the side
 
 
 def get_config(variant: str, image_size: int | None = None, width: float = 1.0,
@@ -90,15 +92,15 @@ def get_config(variant: str, image_size: int | None = None, width: float = 1.0,
         raise ValueError(f"unknown variant {variant!r}; valid: {', '.join(VARIANTS)}")
     cfg = VARIANTS[variant]
     if kernel is not None and kernel != cfg.kernel:
-        if variant not in ("lsun64", "faces64"):
+        if variant not in STANDARD:
             raise ValueError(f"variant {variant} has fixed {cfg.kernel}x{cfg.kernel} kernels; "
                              "lsun64 and faces64 build with kernel 4 or 5")
-        if kernel not in (4, 5):
+        if kernel not in KERNELS:
             raise ValueError(f"kernel must be 4 or 5 (each stride-2 layer then exactly doubles or halves the "
                              f"side), got {kernel!r}")
         cfg = replace(cfg, kernel=kernel)
     if image_size is not None and image_size != cfg.image_size:
-        if variant not in ("lsun64", "faces64"):
+        if variant not in STANDARD:
             raise ValueError(f"variant {variant} is fixed at {cfg.image_size} px; "
                              "lsun64 and faces64 build at 32, 64 or 128 px")
         base = cfg.d_layers[0][0]
