@@ -1,6 +1,7 @@
 """The cpu-tier sweep: trains to CPU budgets, resumes between them, scores each point, writes its record."""
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -196,8 +197,8 @@ def test_compare_runs_takes_a_run_of_an_earlier_record_scored_alike_and_compares
     monkeypatch.setattr(tier_sweep.runs, "read_record", lambda folder: record(folder, 300.0))
     earlier = tier_sweep.compare_runs({"slow": tmp_path / "slow", "other": tmp_path / "slow"}, [1, 2, 3], "smoke")
     monkeypatch.setattr(tier_sweep.runs, "read_record", lambda folder: record(folder, 100.0))  # 3x faster a step
-    path = tier_sweep.compare_runs({"fast": tmp_path / "fast", "slow": f"{earlier}#slow"}, [1, 2, 3], "smoke",
-                                   name="kernel")
+    path = tier_sweep.compare_runs({"fast": tmp_path / "fast"}, [1, 2, 3], "smoke",
+                                   name="kernel", recorded={"slow": (earlier, "slow")})
     rec = json.loads(path.read_text())
     assert path.name == "cpu_kernel_runs_celeba.json" and rec["sources"][0]["run"] == "slow"
     m = rec["metrics"]
@@ -206,13 +207,24 @@ def test_compare_runs_takes_a_run_of_an_earlier_record_scored_alike_and_compares
     eq = m["at_equal_time"]  # the fast run's 100 s beside the slow run's point at 100 s: the fast one is ahead
     assert (eq["run"], eq["train_s"], eq["others"]["slow"]["epoch"], eq["others"]["slow"]["lower"]) == (
         "fast", 100.0, 1, "fast")
-    untimed = tier_sweep.compare_runs({"fast": tmp_path / "fast", "slow": f"{earlier}#slow"}, [1, 2, 3], "smoke",
-                                      name="kernel", timed=False)
+    untimed = tier_sweep.compare_runs({"fast": tmp_path / "fast"}, [1, 2, 3], "smoke",
+                                      name="kernel", timed=False, recorded={"slow": (earlier, "slow")})
     m = json.loads(untimed.read_text())["metrics"]
     assert m["at_equal_time"] is None and all(r["train_s"] is None for rows in m["curves"].values() for r in rows)
     monkeypatch.setattr(tier_sweep.trainlog, "quality_curve",
                         lambda *a, **k: [{**row, "reference": "heldout"} for row in curve(*a, **k)])
     with pytest.raises(ValueError, match="scored otherwise.*real images"):  # other real images: not comparable
-        tier_sweep.compare_runs({"fast": tmp_path / "fast", "slow": f"{earlier}#slow"}, [1, 2, 3], "smoke")
+        tier_sweep.compare_runs({"fast": tmp_path / "fast"}, [1, 2, 3], "smoke", recorded={"slow": (earlier, "slow")})
     with pytest.raises(ValueError, match="no run 'nope'"):
-        tier_sweep.compare_runs({"fast": tmp_path / "fast", "slow": f"{earlier}#nope"}, [1, 2, 3], "smoke")
+        tier_sweep.compare_runs({"fast": tmp_path / "fast"}, [1, 2, 3], "smoke",
+                                 recorded={"slow": (earlier, "nope")})
+
+
+def test_compare_runs_cli_splits_folders_from_recorded_runs(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(tier_sweep, "compare_runs", lambda folders, *a, recorded, **k: seen.update(
+        folders=folders, recorded=recorded) or "ok")
+    tier_sweep.main(["--compare-runs", "k4=runs/c", "k5=figures/x.json#paper", "--epochs", "1", "2"])
+    assert seen == {"folders": {"k4": "runs/c"}, "recorded": {"k5": (Path("figures/x.json"), "paper")}}
+    with pytest.raises(SystemExit):  # a record without #RUN: which of its runs?
+        tier_sweep.main(["--compare-runs", "k4=runs/c", "k5=figures/x.json", "--epochs", "1"])

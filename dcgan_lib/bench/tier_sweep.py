@@ -291,7 +291,8 @@ def across_seeds(dataset: str, profile: str = "cpu") -> Path:
 
 
 def compare_runs(folders: dict[str, Path | str], epochs: list[int], profile: str = "cpu", seed: int = 0,
-                 progress: bool = True, name: str | None = None, timed: bool = True) -> Path:
+                 progress: bool = True, name: str | None = None, timed: bool = True,
+                 recorded: dict[str, tuple[Path | str, str]] | None = None) -> Path:
     """Finished training runs of one dataset (one per recipe, say) compared along training: cpu_recipe_runs_<dataset>
     (or cpu_<name>_runs_<dataset>).
 
@@ -301,17 +302,18 @@ def compare_runs(folders: dict[str, Path | str], epochs: list[int], profile: str
     beside, to report, never to choose. Per epoch: each run's KID, the lowest, and the gap to the next in standard
     errors of the difference (each point's kid_std); with one seed a run, a gap under 2 decides nothing.
 
-    A run is a folder, or RECORD.json#RUN: run RUN of an earlier record of this function, from its recorded curve
-    (its folder may be gone), taken only where it was scored alike: the same real images, sample count, scoring
-    seed and FID network. Each point also carries its run's training seconds (the run's wall time, pro rata to its
-    steps), so runs that train at different speeds (another net) compare at equal time too (`at_equal_time`);
+    `folders` are run folders; `recorded` maps a label to (RECORD.json, RUN): run RUN of an earlier record of this
+    function, from its recorded curve (its folder may be gone), taken only where it was scored alike: the same real
+    images, sample count, scoring seed and FID network. Each point also carries its run's training seconds (the
+    run's wall time, pro rata to its steps), so runs that train at different speeds (another net) compare at equal
+    time too (`at_equal_time`);
     `timed=False` leaves time out, where a run's wall time is no measure of its speed (another job shared its cores).
     """
-    recorded = {label: str(v).split("#", 1) for label, v in folders.items() if str(v).split("#")[0].endswith(".json")}
-    bare = [label for label, v in recorded.items() if len(v) != 2]
-    if bare:
-        raise ValueError(f"{', '.join(bare)}: a recorded run is RECORD.json#RUN (which of the record's runs)")
-    folders = {label: Path(v) for label, v in folders.items() if label not in recorded}
+    recorded = recorded or {}
+    twice = sorted(set(folders) & set(recorded))
+    if twice:
+        raise ValueError(f"{', '.join(twice)}: a label names one run, a folder or a recorded run, not both")
+    folders = {label: Path(v) for label, v in folders.items()}
     if not folders:
         raise ValueError("name at least one run folder: recorded runs are scored alike only beside a fresh one")
     recs = {label: runs.read_record(folder) for label, folder in folders.items()}
@@ -442,8 +444,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.compare_runs:
         if not args.epochs or any("=" not in item for item in args.compare_runs):
             parser.error("--compare-runs takes LABEL=FOLDER pairs and needs --epochs")
-        folders = dict(item.split("=", 1) for item in args.compare_runs)
-        print(compare_runs(folders, args.epochs, args.profile, args.seed, name=args.name, timed=not args.untimed))
+        pairs = dict(item.split("=", 1) for item in args.compare_runs)
+        recorded = {label: v.split("#", 1) for label, v in pairs.items() if v.split("#")[0].endswith(".json")}
+        bare = [label for label, v in recorded.items() if len(v) != 2]
+        if bare:
+            parser.error(f"{', '.join(bare)}: a recorded run is LABEL=RECORD.json#RUN (which of the record's runs)")
+        folders = {label: v for label, v in pairs.items() if label not in recorded}
+        print(compare_runs(folders, args.epochs, args.profile, args.seed, name=args.name, timed=not args.untimed,
+                           recorded={label: (Path(p), run) for label, (p, run) in recorded.items()}))
         return
     if args.across_seeds:
         for dataset in args.dataset:
