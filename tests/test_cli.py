@@ -196,6 +196,7 @@ def test_train_takes_the_flags_pytorch_examples_users_know(folder_dataset, tmp_p
     (["--beta1", "1"], "beta1 must be a number in [0, 1), got 1.0 (set by --beta1)"),
     (["--width", "0"], "width must be a number > 0, got 0.0 (set by --width)"),
     (["--image-size", "48"], "--image-size 48: image_size must be 4 * 2^k"),
+    (["--image-size", "48", "--kernel", "5"], "--image-size 48 --kernel 5: image_size must be 4 * 2^k"),
     (["--device", "cuda:7"], "--device cuda:7: no CUDA device here"),
 ])
 def test_train_flags_are_checked_before_any_work(folder_dataset, monkeypatch, capsys, flags, message):

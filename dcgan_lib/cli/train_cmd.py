@@ -78,8 +78,9 @@ def run(args) -> int:
     try:
         cfg.net_config()
     except ValueError as err:  # a size or kernel the variant's nets cannot be built with
-        flag = f"--image-size {args.image_size}" if args.image_size is not None else f"--kernel {args.kernel}"
-        raise CommandError(f"{flag}: {err}") from None
+        given = [f"--{flag.replace('_', '-')} {value}" for flag, value in
+                 (("image_size", args.image_size), ("kernel", args.kernel)) if value is not None]
+        raise CommandError(f"{' '.join(given) or args.variant}: {err}") from None
     if args.epochs is not None and args.epochs < 1:
         raise CommandError(f"--epochs must be a whole number >= 1, got {args.epochs}")
     device = profiles.get_device(args.device)  # a device this machine lacks: one clear error, before the data
