@@ -212,6 +212,8 @@ def test_image_size_is_for_folder_datasets_and_sizes_the_nets_allow(folder_datas
     assert "--image-size applies to folder:PATH datasets" in capsys.readouterr().err
     assert main(["train", "--dataset", folder_dataset, "--variant", "svhn32", "--image-size", "64"]) == 2
     assert "svhn32 is fixed at 32 px" in capsys.readouterr().err
+    assert main(["train", "--dataset", folder_dataset, "--variant", "svhn32", "--kernel", "4"]) == 2
+    assert "--kernel 4: variant svhn32 has fixed" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # not a number: argparse's own error, exit 2
         main(["train", "--dataset", folder_dataset, "--variant", "lsun64", "--lr", "fast"])
 
