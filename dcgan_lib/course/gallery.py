@@ -77,18 +77,19 @@ NUMBERS = (
 # here: the numbers beside each image come from its record.
 LOOKED: dict[str, tuple[str, str]] = {
     "fig2_bedrooms_one_epoch.png": (
-        "4992f9a2a4f8", "Every sample is the same grey-beige tiling of light and dark blotches in three rows: after "
-        "one pass over the mirror's 7,505 training bedrooms (117 steps) G has learnt nothing visible. The paper's "
-        "one-epoch samples (23,695 steps of 3M bedrooms) are already bedrooms; ours are not."),
+        "a48c5ccff39e", "Every sample is the same grey tiling of light and dark blotches in three or four rows: "
+        "after one pass over the mirror's 7,505 training bedrooms (117 steps) G has learnt nothing visible. The "
+        "paper's one-epoch samples (23,695 steps of 3M bedrooms) are already bedrooms; ours are not."),
     "fig3_bedrooms_five_epochs.png": (
-        "05770c7409b2", "A repeated pattern of white and dark-green hooks on a checkerboard over reddish-orange and "
-        "pink washes, the same in most cells: no room, bed or window can be recognised yet. Our fifth epoch is 585 "
-        "steps, the paper's 118,475."),
+        "7176cb810270", "Grey and orange washes with bright white blocks (the first hint of windows and sheets) and "
+        "dark bands along the bottom, on a faint repeated grid; the cells differ but no room, bed or window can be "
+        "recognised yet. Our fifth epoch is 585 steps, the paper's 118,475."),
     "bedrooms_samples.png": (
-        "df19d6ba9cbd", "Bedrooms: most samples show a bed with pale sheets in a room with walls in perspective, "
-        "and many a window (a bright pane, sometimes with a frame), lamps or a headboard; blurry at 64 px, some "
-        "smeared, dark or washed out, and a few a jumble with no room in it. The nearest training images "
-        "(bedrooms_nearest_neighbours.png) are other rooms of similar colour and layout, not copies."),
+        "e6d375d0521b", "Bedrooms: most samples show a bed with white or pale sheets in a room with walls in "
+        "perspective, many with a bright window, some with lamps, a headboard or dark furniture; blurry at 64 px, "
+        "some smeared or washed out, and a few (a blue-white jumble, a dark doorway) with no room in them. The "
+        "nearest training images (bedrooms_nearest_neighbours.png) are other rooms of similar colour and layout, "
+        "not copies."),
     "fig4_bedrooms_walk.png": (
         "1663475f32a5", "Every frame is a room, and each row changes gradually with no sudden jumps. Along the way "
         "rooms change as the paper describes: a bright window appears in a wall and widens (row 4), the room "
@@ -101,12 +102,12 @@ LOOKED: dict[str, tuple[str, str]] = {
         "(right) are green speckle blocks with little structure, on unrelated images. Noisier than the paper's "
         "maps, but the trained units respond to beds and window frames."),
     "fig6_forgetting_windows.png": (
-        "ba5170cf7c96", "Top: ten of the boxed samples; bottom: the same z with the window maps dropped. The brightest "
-        "windows are gone: in the 3rd, 8th and 10th columns a large bright window becomes an orange or many-coloured "
-        "smear on the wall, and in the 5th the window at the right edge and the wall lamps dim. The rooms' layout "
-        "(walls, beds, the dark furniture of the 4th and 6th) stays. Every dropped sample is also noisier, with red "
-        "streaks where there were none, and no window turns into a door or mirror that could be recognised, as "
-        "some do in the paper."),
+        "c0703cd6b162", "Top: ten of the boxed samples; bottom: the same z with the window maps dropped. The "
+        "windows go: the blue-white panes of the 2nd, 4th and 10th columns turn dark or into a pink smear, the "
+        "bright windows of the 3rd and 6th become pink-red stripes, and the 1st and 9th lose their bright panes. "
+        "Beds and the rooms' layout stay, but every dropped sample also takes a yellow-green cast and a faint "
+        "vertical stripe texture, so the drop changes more than windows; no window turns into a door or mirror that "
+        "could be recognised, as some do in the paper."),
     "faces_samples.png": (
         "8a7971f694c3",
         "Faces in every cell: men and women, long and short hair, some smiling, two in dark sunglasses, mostly "
