@@ -91,16 +91,17 @@ LOOKED: dict[str, tuple[str, str]] = {
         "nearest training images (bedrooms_nearest_neighbours.png) are other rooms of similar colour and layout, "
         "not copies."),
     "fig4_bedrooms_walk.png": (
-        "1663475f32a5", "Every frame is a room, and each row changes gradually with no sudden jumps. Along the way "
-        "rooms change as the paper describes: a bright window appears in a wall and widens (row 4), the room "
-        "with the window darkens into one with a black bed (row 5), which lights up with wall lamps (row 6), and "
-        "the lamps turn into a dark cabinet (row 7). Row 2 passes through a nearly empty beige wall."),
+        "09d755d8090b", "Every frame is a room, and each row changes gradually with no sudden jumps. Rooms change "
+        "along the way as the paper describes: the bright window of row 1 gives way to a pale empty wall (row 2), a "
+        "dark window of many panes appears above a bed and fills with light (rows 4-5), and a bedroom with a lit "
+        "doorway turns into one with a large bright window (row 7), which washes into a pink-lit room (row 8). Row "
+        "5 passes through a blue-white jumble."),
     "fig5_guided_backprop.png": (
-        "d9eec0b3f48f", "The trained D's units (left) pick out beds: the real images that excite units 0, 1 and 3 "
-        "are almost all beds, and their maps are patches of oriented stripes along bed edges and bedding; unit 4's "
-        "maps are vertical bars where windows and doors stand, and unit 5 answers blue rooms. The random D's maps "
-        "(right) are green speckle blocks with little structure, on unrelated images. Noisier than the paper's "
-        "maps, but the trained units respond to beds and window frames."),
+        "e753cb450856", "The trained D's units (left) answer colour and bedding: unit 0's images are red and pink "
+        "beds and purple rooms, unit 2's blue rooms and blue beds, and units 1 and 4 striped or patterned bedding, "
+        "with maps of oriented stripes along bed edges that sit on the bed, not on the whole image. The random D's "
+        "maps (right) are green speckle blocks with little structure, on unrelated images. Noisier than the paper's "
+        "maps, and no unit picks out windows as clearly as the paper's do."),
     "fig6_forgetting_windows.png": (
         "c0703cd6b162", "Top: ten of the boxed samples; bottom: the same z with the window maps dropped. The "
         "windows go: the blue-white panes of the 2nd, 4th and 10th columns turn dark or into a pink smear, the "
