@@ -94,15 +94,15 @@ def get_config(variant: str, image_size: int | None = None, width: float = 1.0,
     if kernel is not None and kernel != cfg.kernel:
         if variant not in STANDARD:
             raise ValueError(f"variant {variant} has fixed {cfg.kernel}x{cfg.kernel} kernels; "
-                             "lsun64 and faces64 build with kernel 4 or 5")
+                             f"{' and '.join(STANDARD)} build with kernel {' or '.join(map(str, KERNELS))}")
         if kernel not in KERNELS:
-            raise ValueError(f"kernel must be 4 or 5 (each stride-2 layer then exactly doubles or halves the "
-                             f"side), got {kernel!r}")
+            raise ValueError(f"kernel must be {' or '.join(map(str, KERNELS))} (each stride-2 layer then exactly "
+                             f"doubles or halves the side), got {kernel!r}")
         cfg = replace(cfg, kernel=kernel)
     if image_size is not None and image_size != cfg.image_size:
         if variant not in STANDARD:
             raise ValueError(f"variant {variant} is fixed at {cfg.image_size} px; "
-                             "lsun64 and faces64 build at 32, 64 or 128 px")
+                             f"{' and '.join(STANDARD)} build at 32, 64 or 128 px")
         base = cfg.d_layers[0][0]
         cfg = replace(standard_config(cfg.name, image_size, cfg.nz, base, base, cfg.kernel, cfg.z_dist))
     if width != 1.0:
