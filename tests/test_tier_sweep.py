@@ -87,6 +87,23 @@ def test_a_d_judged_by_table1_is_probed_on_validation_and_drawn_beside_the_table
     assert rec["metrics"]["best_at_largest_budget"]["cifar10"]["val_accuracy"] == row["val_accuracy"]
 
 
+def test_the_table2_judge_scores_validation_digits_and_never_the_measured_ones(tmp_path, monkeypatch):
+    judge = tier_sweep.Table2Judge("smoke", seed=0)
+    with pytest.raises(probe_data.TestDataWithheld):
+        np.asarray(judge.pdata.test.images)
+    monkeypatch.setattr(tier_sweep.results, "ROOT", tmp_path)
+    monkeypatch.setattr(tier_sweep, "FIRST_STEPS", 2)
+    setting = tier_sweep.Setting("svhn", "svhn32", 1 / 16, 8, judge="table2")
+    path = tier_sweep.run((setting,), budgets=(1,), profile="smoke", progress=False)
+    rec = json.loads(path.read_text())
+    (row,) = rec["metrics"]["curves"][setting.label]
+    assert set(row) >= {"val_error", "C", "features", "c_search"} and 0 <= row["val_error"] < 1
+    assert row["C"] in row["c_search"]["grid_tried"] and "kid" not in row and "value" not in row
+    assert rec["metrics"]["table1_references"] == {}
+    assert rec["metrics"]["best_at_largest_budget"]["svhn"]["val_error"] == row["val_error"]
+    assert (path.parent / "cpu_tier_sweep_svhn.png").stat().st_size > 0
+
+
 def test_the_kid_judge_never_reads_the_held_out_split(monkeypatch):
     """The course reports KID against held-out images, so the sweep that chooses its settings must not read them."""
     from dcgan_lib.models import store

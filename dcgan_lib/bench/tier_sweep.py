@@ -1,4 +1,4 @@
-"""Where the cpu tier's minutes buy the most: sample quality (KID, FID) or Table 1 accuracy per CPU-second.
+"""Where the cpu tier's minutes buy the most: sample quality (KID, FID) or Table 1 / 2 probes per CPU-second.
 
 Each setting (dataset, variant, width, batch) is trained from scratch and stopped at doubling
 budgets of process CPU time, on one thread by default (so a busy machine slows the clock but not
@@ -6,13 +6,15 @@ the count, and no thread spins waiting for another). After each budget the model
 the course uses it for: a bedrooms or faces G by KID and FID against the profile's cached real
 statistics (fid.budget's curve sample); the ImageNet-32 D behind Table 1 by the VALIDATION accuracy
 of its features on CIFAR-10 (Table 1's probe at the profile's size, up to its choice of C: the judge
-never receives the CIFAR-10 test images, which Table 1 reports). One record and one plot compare the
-settings at equal CPU time, which is how the cpu profile's widths and epochs are chosen (by
-measurement, not by belief).
+never receives the CIFAR-10 test images, which Table 1 reports); the SVHN D behind Table 2 by the mean
+VALIDATION error of Table 2's probe up to its choice of C (the test digits are withheld). One record and
+one plot compare the settings at equal CPU time, which is how the cpu profile's widths and epochs are
+chosen (by measurement, not by belief).
 
     python -m dcgan_lib.bench.tier_sweep --dataset bedrooms        # paper recipe and + DiffAugment, widths 1/4-1
     python -m dcgan_lib.bench.tier_sweep --dataset celeba          # ~45 min on one core
     python -m dcgan_lib.bench.tier_sweep --dataset tiny_imagenet   # Table 1's D: train + probe each point
+    python -m dcgan_lib.bench.tier_sweep --dataset svhn --threads 2 --budgets 300 600 1200 2400  # Table 2's D
     python -m dcgan_lib.bench.tier_sweep --dataset celeba --seed 1  # a second seed, beside the first
     python -m dcgan_lib.bench.tier_sweep --dataset celeba --across-seeds   # the seeds' records compared
     python -m dcgan_lib.bench.tier_sweep --compare-runs paper=runs/a diffaug=runs/b --epochs 10 20 30
@@ -49,12 +51,13 @@ class Setting:
     variant: str
     width: float
     batch_size: int
-    judge: str = "kid"  # "kid": G's samples (KID, FID); "table1": D's features, CIFAR-10 validation accuracy
+    judge: str = "kid"  # "kid": G's samples (KID, FID); "table1" / "table2": D's features, CIFAR-10 validation
+    #                     accuracy / SVHN validation error
     diffaug: str = ""  # the recipe: "" the paper's, else a DiffAugment policy (TrainConfig.diffaug)
 
     @property
     def judged_by_features(self) -> bool:
-        return self.judge == "table1"
+        return self.judge in ("table1", "table2")
 
     @property
     def label(self) -> str:
@@ -73,7 +76,7 @@ GRID = (Setting("bedrooms", "lsun64", 0.25, 64), Setting("bedrooms", "lsun64", 0
         Setting("bedrooms", "lsun64", 1.0, 64), Setting("celeba", "faces64", 0.25, 64),
         Setting("celeba", "faces64", 0.5, 64), Setting("tiny_imagenet", "imagenet32", 0.25, 64, "table1"),
         Setting("tiny_imagenet", "imagenet32", 0.5, 64, "table1"),
-        Setting("bedrooms", "lsun64", 0.25, 64, diffaug=DIFFAUG),
+        Setting("svhn", "svhn32", 0.25, 64, "table2"), Setting("bedrooms", "lsun64", 0.25, 64, diffaug=DIFFAUG),
         Setting("bedrooms", "lsun64", 0.5, 64, diffaug=DIFFAUG),
         Setting("celeba", "faces64", 0.25, 64, diffaug=DIFFAUG))
 # process CPU-seconds of training, up to about what the cpu profile gives bedrooms and faces (2 cores x 25 min)
@@ -85,8 +88,8 @@ def sweep_setting(setting: Setting, budgets: tuple[int, ...], profile: str, fold
                   progress: bool = True) -> list[dict]:
     """Train `setting` to each CPU budget in turn (resuming its checkpoint) and score G after each."""
     images = store.load_training_images(setting.dataset, setting.variant, profile)
-    judge = (Table1Judge(profile, seed) if setting.judged_by_features
-             else train_kid_judge(images, profile, seed, progress))
+    judge = {"table1": Table1Judge, "table2": Table2Judge}.get(setting.judge)
+    judge = judge(profile, seed) if judge else train_kid_judge(images, profile, seed, progress)
     shutil.rmtree(folder, ignore_errors=True)  # from scratch: the CPU clock starts at step 0
     cpu_s, steps, rows = 0.0, 0, []
     for budget in budgets:
@@ -139,13 +142,31 @@ class Table1Judge:
                 "c_search": res["c_search"]}
 
 
+class Table2Judge:
+    """A D's features judged as Table 2 judges them (`probes.d_validation_svhn`), on SVHN VALIDATION digits only:
+    the test digits are withheld, so the epochs chosen from this judge cannot have seen what Table 2 reports."""
+
+    def __init__(self, profile: str, seed: int):
+        self.settings, self.seed = probe_settings.settings_for(profile), seed
+        self.pdata = probe_data.svhn_data(self.settings, "auto", seed).for_selection()
+
+    def __call__(self, g, d) -> dict:
+        res = probes.d_validation_svhn(d, self.pdata, self.settings, seed=self.seed)
+        return {k: res[k] for k in ("val_error", "C", "features", "c_search")}
+
+
+METRICS = {"kid": "KID", "val_accuracy": "CIFAR-10 validation accuracy (%), Table 1's probe",
+           "val_error": "SVHN validation error (%), Table 2's probe"}  # what a curve's points are judged by
+LOWER_IS_BETTER = ("kid", "val_error")
+
+
 def _metric(rows: list[dict]) -> str | None:
-    """What the points of a curve were judged by: "kid", "val_accuracy", or None if none was scored."""
-    return next((key for key in ("kid", "val_accuracy") for r in rows if key in r), None)
+    """What the points of a curve were judged by (a key of METRICS), or None if none was scored."""
+    return next((key for key in METRICS for r in rows if key in r), None)
 
 
 def figure(curves: dict[str, list[dict]], references: dict[str, float] | None = None):
-    """KID (or Table 1's validation accuracy) against CPU-minutes, one line per setting, per dataset panel.
+    """KID (or a probe's validation accuracy or error) against CPU-minutes, one line per setting, per dataset panel.
 
     `references` are validation accuracies drawn as horizontal lines on the accuracy panels (Table 1's
     other rows, each at its chosen C).
@@ -165,12 +186,12 @@ def figure(curves: dict[str, list[dict]], references: dict[str, float] | None = 
                 ax.errorbar(x, [r["kid"] for r in rows], yerr=[r["kid_std"] for r in rows], marker="o", capsize=3,
                             label=label.split(" ", 1)[1])
             else:
-                ax.plot(x, [100 * r["val_accuracy"] for r in rows], "o-", label=label.split(" ", 1)[1])
+                ax.plot(x, [100 * r[key] for r in rows], "o-", label=label.split(" ", 1)[1])
         if metric == "val_accuracy":
             for i, (name, value) in enumerate((references or {}).items()):
                 ax.axhline(100 * value, color=f"C{i + 3}", ls="--", lw=1, label=name)
         ax.set_xscale("log"), ax.set_xlabel(f"training CPU-minutes ({torch.get_num_threads()} thread(s))")
-        ax.set_ylabel("KID" if metric == "kid" else "CIFAR-10 validation accuracy (%), Table 1's probe")
+        ax.set_ylabel(METRICS.get(metric, ""))
         what = "sample quality" if metric == "kid" else "D's features"
         ax.set_title(f"{dataset}: {what} per CPU-minute", fontsize=10), ax.legend(fontsize=7)
     fig.tight_layout()
@@ -197,10 +218,10 @@ def best_at_largest_budget(curves: dict[str, list[dict]]) -> dict[str, dict]:
         scored = [r for r in rows if key and key in r]
         if scored:
             dataset, last = label.split()[0], scored[-1]
-            if dataset not in best or (last[key] < best[dataset][key] if key == "kid"
+            if dataset not in best or (last[key] < best[dataset][key] if key in LOWER_IS_BETTER
                                        else last[key] > best[dataset][key]):
                 best[dataset] = {"setting": label, "cpu_s": last["cpu_s"],
-                                 **{k: last[k] for k in ("kid", "fid", "val_accuracy") if k in last}}
+                                 **{k: last[k] for k in ("fid", *METRICS) if k in last}}
     return best
 
 
@@ -215,7 +236,7 @@ def run(grid: tuple[Setting, ...] = GRID, budgets: tuple[int, ...] = BUDGETS, pr
     prof = profiles.get_profile(profile)
     start = time.perf_counter()
     stem = "cpu_tier_sweep_" + "_".join(dict.fromkeys(s.dataset for s in grid)) + (f"_seed{seed}" if seed else "")
-    references = table1_references(prof.name) if any(s.judged_by_features for s in grid) else {}
+    references = table1_references(prof.name) if any(s.judge == "table1" for s in grid) else {}
     quality = {} if all(s.judged_by_features for s in grid) else {
         "samples": fid.budget(prof.name).curve_samples, "real_images": fid.budget(prof.name).real,
         **fid.network_info()}

@@ -23,7 +23,7 @@ from dcgan_lib.measure import features
 from dcgan_lib.measure.baselines import KMeansConfig, cnn_predict, fit_kmeans, knn_over_draws, random_search
 from dcgan_lib.measure.c_search import Selection, select_c
 from dcgan_lib.measure.features import FeatureConfig, FeatureSet, extract, extract_parts, memory_mb, prepare_bn
-from dcgan_lib.measure.label_draws import svm_over_draws
+from dcgan_lib.measure.label_draws import c_over_draws, svm_over_draws
 from dcgan_lib.measure.paired import correct_record
 from dcgan_lib.measure.probe_data import ProbeData, cifar10_data, class_balanced_draw, svhn_data
 from dcgan_lib.measure.probe_settings import ProbeSettings, paired_claims, settings_for
@@ -190,6 +190,23 @@ def d_row_svhn(d: nets.Discriminator, pdata: ProbeData, settings: ProbeSettings,
             "extraction": {name: f.summary() for name, f in feats.items()},
             "note": f"{note}{pdata.protocol} protocol, {settings.n_labels} labels, mean +- 1.96 std over "
                     f"{len(res.test_errors)} draws, C={res.C:g}; {protocol_note}"}
+
+
+def d_validation_svhn(d: nets.Discriminator, pdata: ProbeData, settings: ProbeSettings, solver: str = "auto",
+                      device: torch.device | str = "cpu", seed: int = 0) -> dict:
+    """How good D's features are for Table 2, judged on validation digits only: what D's epochs are chosen by.
+
+    Table 2's probe (`d_row_svhn`, standardised features) up to its choice of C: the mean validation error over
+    `n_select_draws` draws of `n_labels` labels per C. The test digits are never read (`pdata.for_selection()`).
+    `val_error` is the mean validation error at the chosen C (the lowest over the Cs tried).
+    """
+    feats = d_features(d, pdata.for_selection(), device, parts=("train", "val"))
+    x_pool, x_val = standardize(feats["train"].x, feats["val"].x)
+    solver = resolve_solver(solver, settings.n_labels, x_pool.shape[1])
+    sel, errors = c_over_draws(x_pool, pdata.train.labels, x_val, pdata.val.labels, settings,
+                               np.random.default_rng(seed), solver, device)
+    return {"val_error": errors[sel.C], "C": sel.C, "val_error_by_c": {str(c): e for c, e in errors.items()},
+            "c_search": sel.record(), "solver": solver, "features": int(x_pool.shape[1])}
 
 
 def knn_row_svhn(pdata: ProbeData, settings: ProbeSettings, seed: int = 0) -> dict:
