@@ -89,6 +89,8 @@ def test_store_plan_takes_each_models_width_and_epochs_from_the_profile():
     kernel5 = store.plan("cifar10", "lsun64", prof, 128)
     assert (kernel5.kernel, other.kernel) == (5, None) and kernel5.net_config().kernel == 5  # the variant's unless said
     assert (tuned.steps, other.steps) == (3 * 128 // prof.batch_size, prof.default_epochs * 128 // prof.batch_size)
+    half = store.plan("tiny_imagenet", "imagenet32", replace(prof, epochs={tuned_model: 1.5}), 128)
+    assert half.steps == round(1.5 * (128 // prof.batch_size)) and isinstance(half.steps, int)  # ends mid-pass
 
 
 def test_fetch_with_a_bad_checksum_exits_non_zero_naming_the_file(tmp_path, monkeypatch, capsys):

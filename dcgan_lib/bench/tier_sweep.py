@@ -165,6 +165,19 @@ def _metric(rows: list[dict]) -> str | None:
     return next((key for key in METRICS for r in rows if key in r), None)
 
 
+def curve_lines(path: Path) -> list[str]:
+    """One line per setting of a sweep record: each scored point's CPU-minutes, epochs and score."""
+    lines = []
+    for label, points in results.read_record(path)["metrics"]["curves"].items():
+        key = _metric(points)
+        score = {"kid": lambda p: f"KID {p['kid']:.3f}",
+                 "val_accuracy": lambda p: f"{100 * p['val_accuracy']:.2f}% validation accuracy",
+                 "val_error": lambda p: f"{100 * p['val_error']:.2f}% validation error"}.get(key)
+        lines.append(f"{label}: " + (", ".join(f"{p['cpu_s'] / 60:.0f} CPU-min ({p['epochs']:g} epochs) -> {score(p)}"
+                                               for p in points if key in p) if score else "no point scored"))
+    return lines
+
+
 def figure(curves: dict[str, list[dict]], references: dict[str, float] | None = None):
     """KID (or a probe's validation accuracy or error) against CPU-minutes, one line per setting, per dataset panel.
 

@@ -47,7 +47,7 @@ def load_training_images(dataset: str | registry.DatasetSpec, variant: str, prof
 
 
 def plan(dataset: str, variant: str, profile: str, n_images: int, steps: int | None = None,
-         epochs: int | None = None, **overrides) -> TrainConfig:
+         epochs: float | None = None, **overrides) -> TrainConfig:
     """The TrainConfig for a model at a profile: width, batch, steps from epochs and the step cap."""
     prof = profiles.get_profile(profile)
     recipe = {"lr": 5e-4, "batch_size": 64} if variant == "svhn32" else {}  # authors' SVHN script (z: the variant)
@@ -55,7 +55,7 @@ def plan(dataset: str, variant: str, profile: str, n_images: int, steps: int | N
     batch = overrides.get("batch_size") or min(recipe.get("batch_size", prof.batch_size), n_images)
     if steps is None:
         epochs = epochs or prof.epochs_of(dataset, variant)
-        steps = max(1, epochs * (n_images // batch))
+        steps = max(1, round(epochs * (n_images // batch)))  # a fractional epoch ends mid-pass
         if prof.max_steps is not None:
             steps = min(steps, prof.max_steps)
     cfg = TrainConfig(variant=variant, width=prof.width_of(dataset, variant), kernel=prof.kernel_of(dataset, variant),
