@@ -14,7 +14,7 @@ chosen (by measurement, not by belief).
     python -m dcgan_lib.bench.tier_sweep --dataset bedrooms        # paper recipe and + DiffAugment, widths 1/4-1
     python -m dcgan_lib.bench.tier_sweep --dataset celeba          # ~45 min on one core
     python -m dcgan_lib.bench.tier_sweep --dataset tiny_imagenet   # Table 1's D: train + probe each point
-    python -m dcgan_lib.bench.tier_sweep --dataset svhn --threads 2 --budgets 300 600 1200 2400  # Table 2's D
+    python -m dcgan_lib.bench.tier_sweep --dataset svhn --threads 2 --budgets 250 500 1000 2000  # Table 2's D
     python -m dcgan_lib.bench.tier_sweep --dataset celeba --seed 1  # a second seed, beside the first
     python -m dcgan_lib.bench.tier_sweep --dataset celeba --across-seeds   # the seeds' records compared
     python -m dcgan_lib.bench.tier_sweep --compare-runs paper=runs/a diffaug=runs/b --epochs 10 20 30

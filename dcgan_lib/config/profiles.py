@@ -97,8 +97,9 @@ _GRID = (3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)  # C values tried on th
 _CPU_PROBE = dict(cifar_train=10_000, cifar_test=2_000, cifar_val=2000, c_grid=_GRID, n_draws=20, n_select_draws=3,
                   kmeans_k=400, kmeans_patches=100_000, cnn_trials=8, cnn_epochs=30, knn_draws=5,
                   # no sklearn refit of Table 1's row: at this size it took 530 s of the course's 1,423-s notebook 06
-                  # (figures/table1_cifar10.json at 3f7ddc7, equal accuracy), and the two solvers are compared at this
-                  # size by `bench probe` (figures/bench_probe_cpu.json), on a subset in notebook 06 and in CI (smoke)
+                  # (figures/table1_cifar10.json at 3f7ddc7, equal accuracy), and the two solvers are compared at
+                  # this size by `python -m dcgan_lib bench` (figures/bench_probe_cpu.json), on a subset in notebook
+                  # 06 and in CI
                   solver_check=False,
                   # paired claims asserted at this size (the others are printed: shown or not shown at this size)
                   claims=("gan_training", "authors_beat_random", "authors_beat_cnn", "authors_beat_knn"))
