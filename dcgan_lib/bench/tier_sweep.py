@@ -57,7 +57,7 @@ class Setting:
 
     @property
     def judged_by_features(self) -> bool:
-        return self.judge in ("table1", "table2")
+        return self.judge in JUDGES
 
     @property
     def label(self) -> str:
@@ -88,8 +88,8 @@ def sweep_setting(setting: Setting, budgets: tuple[int, ...], profile: str, fold
                   progress: bool = True) -> list[dict]:
     """Train `setting` to each CPU budget in turn (resuming its checkpoint) and score G after each."""
     images = store.load_training_images(setting.dataset, setting.variant, profile)
-    judge = {"table1": Table1Judge, "table2": Table2Judge}.get(setting.judge)
-    judge = judge(profile, seed) if judge else train_kid_judge(images, profile, seed, progress)
+    judge = JUDGES[setting.judge](profile, seed) if setting.judged_by_features \
+        else train_kid_judge(images, profile, seed, progress)
     shutil.rmtree(folder, ignore_errors=True)  # from scratch: the CPU clock starts at step 0
     cpu_s, steps, rows = 0.0, 0, []
     for budget in budgets:
@@ -154,6 +154,8 @@ class Table2Judge:
         res = probes.d_validation_svhn(d, self.pdata, self.settings, seed=self.seed)
         return {k: res[k] for k in ("val_error", "C", "features", "c_search")}
 
+
+JUDGES = {"table1": Table1Judge, "table2": Table2Judge}  # the judges of a D's features, by Setting.judge
 
 METRICS = {"kid": "KID", "val_accuracy": "CIFAR-10 validation accuracy (%), Table 1's probe",
            "val_error": "SVHN validation error (%), Table 2's probe"}  # what a curve's points are judged by
