@@ -83,8 +83,8 @@ def sweep_setting(setting: Setting, budgets: tuple[int, ...], profile: str, fold
                   progress: bool = True) -> list[dict]:
     """Train `setting` to each CPU budget in turn (resuming its checkpoint) and score G after each."""
     images = store.load_training_images(setting.dataset, setting.variant, profile)
-    judge = JUDGES[setting.judge](profile, seed) if setting.judged_by_features \
-        else train_kid_judge(images, profile, seed, progress)
+    judge = (JUDGES[setting.judge](profile, seed) if setting.judged_by_features
+             else train_kid_judge(images, profile, seed, progress))
     shutil.rmtree(folder, ignore_errors=True)  # from scratch: the CPU clock starts at step 0
     cpu_s, steps, rows = 0.0, 0, []
     for budget in budgets:

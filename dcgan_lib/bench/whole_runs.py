@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 
 from dcgan_lib.figures import plots
 from dcgan_lib.gan import runs
@@ -28,8 +27,8 @@ from dcgan_lib.records import results
 
 
 def compare(folders: dict[str, Path | str], epochs: list[int], profile: str = "cpu", seed: int = 0,
-                 progress: bool = True, name: str | None = None, timed: bool = True,
-                 recorded: dict[str, tuple[Path | str, str]] | None = None) -> Path:
+            progress: bool = True, name: str | None = None, timed: bool = True,
+            recorded: dict[str, tuple[Path | str, str]] | None = None) -> Path:
     """Finished training runs of one dataset (one per recipe, say) compared along training: cpu_recipe_runs_<dataset>
     (or cpu_<name>_runs_<dataset>).
 
@@ -109,8 +108,8 @@ def compare(folders: dict[str, Path | str], epochs: list[int], profile: str = "c
 
 
 def _gap(low: dict, high: dict) -> float:
-    """How far apart two points' KIDs are, in standard errors of their difference."""
-    return round((high["kid"] - low["kid"]) / float(np.hypot(low["kid_std"], high["kid_std"])), 2)
+    """How far apart two points' KIDs are, in standard errors of their difference, as the record keeps it."""
+    return round(trainlog.kid_gap_in_std(low, high), 2)
 
 
 def _recorded_run(path: Path, run: str, fresh: dict, epochs: list[int], seed: int) -> tuple[list, dict, dict]:

@@ -151,8 +151,8 @@ PROFILES: dict[str, Profile] = {
         # (figures/cpu_kernel_seeds_runs_celeba.json) ends at 0.073 at epoch 50 (seed 0: 0.085, 5x5 seed 0: 0.083):
         # the two kernels differ by less than two seeds of one kernel do. Faces train 40 epochs of the 9,000
         # training faces, to bring the course to about two hours: by the two 4x4 seeds' KID against training
-        # images, 40 epochs cost 0.012 against 50 (mean 0.091 against 0.079; 30 epochs: 0.100) and give back ~6 of
-        # the course's minutes (50 epochs: 35.8 of its 138 in figures/course_cpu.json at 78e8a6d)
+        # images, 40 epochs cost 0.012 against 50 (mean 0.091 against 0.079; 30 epochs: 0.100). Notebook 04 took
+        # 30.9 min at 40 epochs (figures/course_cpu.json, 2f7222f) against 35.8 at 50 (that record at 78e8a6d)
         kernels={("celeba", "faces64"): 4},
         epochs={("bedrooms", "lsun64"): 60, ("lsun_bedroom", "lsun64"): 1, ("celeba", "faces64"): 40,
                 ("tiny_imagenet", "imagenet32"): 1.5, ("imagenet", "imagenet32"): 1,

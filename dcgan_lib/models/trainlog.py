@@ -206,11 +206,16 @@ def best_point(quality: list[dict]) -> dict:
     if not quality:
         raise ValueError("an empty quality curve has no best point: measure at least one snapshot")
     best, last = min(quality, key=lambda r: r["kid"]), quality[-1]
-    gap = last["kid"] - best["kid"]
-    se = float(np.hypot(last["kid_std"], best["kid_std"]))
     return {"best_epoch": int(best["epoch"]), "best_kid": best["kid"], "final_epoch": int(last["epoch"]),
-            "final_kid": last["kid"], "final_is_best": best is last, "gap_kid": gap,
-            "gap_in_std": gap / se if se > 0 else (0.0 if gap == 0 else float("inf"))}
+            "final_kid": last["kid"], "final_is_best": best is last, "gap_kid": last["kid"] - best["kid"],
+            "gap_in_std": kid_gap_in_std(best, last)}
+
+
+def kid_gap_in_std(low: dict, high: dict) -> float:
+    """How far `high`'s KID sits above `low`'s, in standard errors of the difference (each point's kid_std)."""
+    gap = high["kid"] - low["kid"]
+    se = float(np.hypot(low["kid_std"], high["kid_std"]))
+    return gap / se if se > 0 else (0.0 if gap == 0 else float("inf"))
 
 
 def snapshot_quality(folder: str | Path, epoch: int, device="cpu", progress: bool = False, seed: int = 0) -> dict:
