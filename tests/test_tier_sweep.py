@@ -44,6 +44,21 @@ def test_a_second_seed_is_recorded_beside_the_first(tmp_path, monkeypatch):
     assert first.exists() and json.loads(second.read_text())["seed"] == 1
 
 
+def test_a_labelled_sweep_is_recorded_beside_the_first(tmp_path, monkeypatch):
+    monkeypatch.setattr(tier_sweep.results, "ROOT", tmp_path)
+    folders = []
+    monkeypatch.setattr(tier_sweep, "sweep_setting",
+                        lambda setting, budgets, profile, folder, seed, progress: folders.append(folder) or [])
+    setting = tier_sweep.Setting("cifar10", "imagenet32", 1 / 16, 8)
+    first = tier_sweep.run((setting,), budgets=(2,), profile="smoke", progress=False)
+    short = tier_sweep.run((setting,), budgets=(1,), profile="smoke", progress=False, label="short")
+    assert first.name == "cpu_tier_sweep_cifar10.json" and short.name == "cpu_tier_sweep_cifar10_short.json"
+    assert json.loads(first.read_text())["metrics"]["budgets_cpu_s"] == [2]  # not overwritten
+    assert folders[0] != folders[1]  # nor its checkpoints
+    with pytest.raises(ValueError, match="label"):
+        tier_sweep.run((setting,), budgets=(1,), profile="smoke", progress=False, label="seed1")
+
+
 def _no_test_split(monkeypatch):
     """CIFAR-10's test split made unreadable: a judge that asks for it fails the test."""
     prepare = data.prepare

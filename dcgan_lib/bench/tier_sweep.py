@@ -16,6 +16,8 @@ chosen (by measurement, not by belief).
     python -m dcgan_lib.bench.tier_sweep --dataset tiny_imagenet   # Table 1's D: train + probe each point
     python -m dcgan_lib.bench.tier_sweep --dataset svhn --threads 2 --budgets 250 500 1000 2000  # Table 2's D
     python -m dcgan_lib.bench.tier_sweep --dataset celeba --seed 1  # a second seed, beside the first
+    python -m dcgan_lib.bench.tier_sweep --dataset tiny_imagenet --width 0.5 --threads 2 --budgets 300 600 \
+        --label short                                               # shorter budgets, beside the first sweep
     python -m dcgan_lib.bench.tier_sweep --dataset celeba --across-seeds   # the seeds' records compared
 
 Finished runs of the course's length, compared along training rather than at CPU budgets: dcgan_lib.bench.whole_runs.
@@ -23,6 +25,7 @@ Finished runs of the course's length, compared along training rather than at CPU
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import time
 from dataclasses import dataclass, replace
@@ -236,23 +239,27 @@ def best_at_largest_budget(curves: dict[str, list[dict]]) -> dict[str, dict]:
 
 
 def run(grid: tuple[Setting, ...] = GRID, budgets: tuple[int, ...] = BUDGETS, profile: str = "cpu",
-        seed: int = 0, progress: bool = True) -> Path:
+        seed: int = 0, progress: bool = True, label: str = "") -> Path:
     """Sweep every setting; write cpu_tier_sweep_<datasets>.{json,png} in the profile's figures folder
-    (cpu_tier_sweep_<datasets>_seed<N> for a seed other than 0, so a second seed sits beside the first).
+    (cpu_tier_sweep_<datasets>_seed<N> for a seed other than 0, so a second seed sits beside the first;
+    cpu_tier_sweep_<datasets>_<label> with a label, so a sweep of other budgets sits beside both).
 
     The record and plot are rewritten after each setting, so a sweep stopped part-way keeps the
     settings it finished (`settings_done` says how many of the grid's).
     """
     prof = profiles.get_profile(profile)
     start = time.perf_counter()
-    stem = "cpu_tier_sweep_" + "_".join(dict.fromkeys(s.dataset for s in grid)) + (f"_seed{seed}" if seed else "")
+    if label and (not re.fullmatch(r"[a-z][a-z0-9]*", label) or label.startswith("seed")):
+        raise ValueError(f"label {label!r}: lower-case letters and digits, starting with a letter, not 'seed...'")
+    stem = ("cpu_tier_sweep_" + "_".join(dict.fromkeys(s.dataset for s in grid)) + (f"_seed{seed}" if seed else "")
+            + (f"_{label}" if label else ""))
     references = table1_references(prof.name) if any(s.judge == "table1" for s in grid) else {}
     quality = {} if all(s.judged_by_features for s in grid) else {
         "samples": fid.budget(prof.name).curve_samples, "real_images": fid.budget(prof.name).real,
         **fid.network_info()}
     curves = {}
     for setting in grid:
-        folder = results.ROOT / (prof.scratch or "runs") / "sweep" / setting.folder_name
+        folder = results.ROOT / (prof.scratch or "runs") / "sweep" / (setting.folder_name + (label and f"_{label}"))
         curves[setting.label] = sweep_setting(setting, budgets, prof.name, folder, seed, progress)
         plots.save_figure(figure(curves, references), results.figures_dir(prof.name) / f"{stem}.png")
         path = results.write_record(
@@ -333,6 +340,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (CPU-seconds count all of them)")
     parser.add_argument("--budgets", type=int, nargs="+", default=list(BUDGETS), help="CPU-seconds per point")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--label", default="", help="names the record cpu_tier_sweep_<datasets>_<label>: a sweep of "
+                                                    "other budgets or widths beside the first (its record kept)")
     parser.add_argument("--across-seeds", action="store_true",
                         help="sweep nothing: compare the recorded sweeps of --dataset over their seeds")
     args = parser.parse_args(argv)
@@ -344,7 +353,7 @@ def main(argv: list[str] | None = None) -> None:
     grid = tuple(s for s in GRID if s.dataset in args.dataset and ("diffaug" if s.diffaug else "paper") in args.recipe)
     if args.width:
         grid = tuple(s for w in args.width for s in grid if s.width == w)
-    print(run(grid, budgets=tuple(args.budgets), profile=args.profile, seed=args.seed))
+    print(run(grid, budgets=tuple(args.budgets), profile=args.profile, seed=args.seed, label=args.label))
 
 
 if __name__ == "__main__":
