@@ -332,6 +332,15 @@ def test_probe_keys_centre_column_is_the_hash_of_the_centre_window():
     assert (dedup.hamming(probes[:, 0], dedup.hash_images(model, centre)) <= 2).all()  # rounding only
 
 
+def test_probe_keys_on_several_threads_are_the_keys_of_one_bit_for_bit():
+    model, images = random_model(), random_images(40)
+    boxes = dedup_robust.probe_boxes(SMALL)
+    one = dedup_robust.probe_keys(model, images, boxes, batch_size=8, workers=1)
+    assert np.array_equal(dedup_robust.probe_keys(model, images, boxes, batch_size=8, workers=3), one)
+    assert np.array_equal(dedup_robust.probe_keys(model, images[:5], boxes, batch_size=8, workers=3), one[:5])
+    assert dedup_robust.probe_keys(model, images[:0], boxes, workers=2).shape == (0, len(boxes), 16)
+
+
 def test_probe_pairs_equals_brute_force():
     rng = np.random.default_rng(4)
     keys = rng.integers(0, 256, (60, 16), dtype=np.uint8)

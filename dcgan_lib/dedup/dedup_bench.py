@@ -402,6 +402,7 @@ def save_benchmark(bench: Benchmark, cfg: DedupConfig, profile: str, seed: int, 
                  **({"robust": {"rows": [r for rb in robust for r in robust_rows(rb, cfg)], "goals": ROBUST_GOALS,
                                 "goal": [robust_goal(rb, cfg) for rb in robust],
                                 "seconds": {rb.split: rb.seconds for rb in robust},
+                                "probe_workers": dedup_robust.probe_workers(),  # threads of "probe hashing"
                                 "search": {rb.split: rb.stats for rb in robust},
                                 "images": {rb.split: len(rb.images) for rb in robust}}} if robust else {})},
         paper=paper_claims(), data={"benchmark": sources_info, "autoencoder": model_info.get("data")},

@@ -8,6 +8,9 @@ images correlate after alignment (normalised cross-correlation of grey 32x32 win
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
 from scipy.sparse import coo_matrix
@@ -58,24 +61,38 @@ def windows(images: np.ndarray | torch.Tensor, boxes: np.ndarray) -> torch.Tenso
     return out.reshape(n, c, len(b), size, size).permute(0, 2, 3, 4, 1)  # (N, P, S, S, C)
 
 
-@torch.no_grad()
-def probe_keys(model: HashAutoencoder, images: np.ndarray, boxes: np.ndarray, batch_size: int = 128) -> np.ndarray:
-    """uint8 (N, P, 16): the semantic hash of every window of every image (row 0: the centre window)."""
-    weight, bias = model.encoder.weight, model.encoder.bias
-    row_sums = weight.sum(1)  # (128,)
-    out = []
-    for start in range(0, len(images), batch_size):
-        w = windows(images[start:start + batch_size], boxes)  # (B, P, S, S, 3), 0-255
-        u = w.reshape(-1, w[0, 0].numel())  # (B * P, 3072)
-        # the sign of encoder(as_input(u)) without building the scaled input: multiply through by its positive scale
-        if model.cfg.standardize:  # x = (u - mean) / (std + 6.375) up to the [-1, 1] scaling
-            sd, mean = torch.std_mean(u, 1, keepdim=True)
-            pre = u @ weight.T - mean * row_sums + (sd + 0.05 * 127.5) * bias
-        else:  # x = u / 127.5 - 1
-            pre = u @ weight.T - 127.5 * row_sums + 127.5 * bias
-        bits = (pre > 0).numpy()[:, model.bit_order.numpy()]
-        out.append(np.packbits(bits, axis=1).reshape(len(w), len(boxes), -1))
+def probe_keys(model: HashAutoencoder, images: np.ndarray, boxes: np.ndarray, batch_size: int = 128,
+               workers: int | None = None) -> np.ndarray:
+    """uint8 (N, P, 16): the semantic hash of every window of every image (row 0: the centre window).
+
+    Batches are hashed on `workers` Python threads (default: `probe_workers()`), each running torch at its
+    thread count: every batch is computed exactly as on one thread, so the keys are the same bit for bit.
+    """
+    starts = range(0, len(images), batch_size)
+    workers = max(1, min(workers or probe_workers(), len(starts)))
+    with ThreadPoolExecutor(workers) as pool:  # torch and numpy release the GIL while they compute
+        out = list(pool.map(lambda start: _batch_probe_keys(model, images[start:start + batch_size], boxes), starts))
     return np.concatenate(out) if out else np.zeros((0, len(boxes), model.encoder.out_features // 8), np.uint8)
+
+
+def probe_workers() -> int:
+    """How many Python threads hash the windows by default: one per CPU core."""
+    return os.cpu_count() or 1
+
+
+@torch.no_grad()
+def _batch_probe_keys(model: HashAutoencoder, images: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    weight, bias = model.encoder.weight, model.encoder.bias
+    w = windows(images, boxes)  # (B, P, S, S, 3), 0-255
+    u = w.reshape(-1, w[0, 0].numel())  # (B * P, 3072)
+    # the sign of encoder(as_input(u)) without building the scaled input: multiply through by its positive scale
+    if model.cfg.standardize:  # x = (u - mean) / (std + 6.375) up to the [-1, 1] scaling
+        sd, mean = torch.std_mean(u, 1, keepdim=True)
+        pre = u @ weight.T - mean * weight.sum(1) + (sd + 0.05 * 127.5) * bias
+    else:  # x = u / 127.5 - 1
+        pre = u @ weight.T - 127.5 * weight.sum(1) + 127.5 * bias
+    bits = (pre > 0).numpy()[:, model.bit_order.numpy()]
+    return np.packbits(bits, axis=1).reshape(len(w), len(boxes), -1)
 
 
 def grey_thumbs(images: np.ndarray) -> np.ndarray:

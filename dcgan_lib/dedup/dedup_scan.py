@@ -32,7 +32,7 @@ from dcgan_lib.dedup.dedup import (
     hash_images,
     paper_claims,
 )
-from dcgan_lib.dedup.dedup_robust import grey_thumbs, probe_boxes, probe_keys, robust_groups
+from dcgan_lib.dedup.dedup_robust import grey_thumbs, probe_boxes, probe_keys, probe_workers, robust_groups
 from dcgan_lib.figures import plots
 from dcgan_lib.records import results
 
@@ -60,6 +60,7 @@ class ProbedSet(HashedSet):
     probes: np.ndarray = None  # (N, P, 16) uint8, column 0 the centre window's key
     grey: np.ndarray = None  # (N, S, S) uint8
     probe_seconds: float = 0.0  # the window keys and thumbnails alone
+    probe_workers: int = 1  # Python threads that hashed the windows (dedup_robust.probe_keys: the same keys)
 
 
 def hash_batches(model: HashAutoencoder, batches: Iterable[tuple[list, np.ndarray]], dataset: str = "",
@@ -73,6 +74,7 @@ def hash_batches(model: HashAutoencoder, batches: Iterable[tuple[list, np.ndarra
     probes: list[np.ndarray] = []
     greys: list[np.ndarray] = []
     boxes = probe_boxes(model.cfg) if probe else None
+    workers = probe_workers()
     hash_s = probe_s = 0.0
     start = time.perf_counter()
     for batch_ids, batch in tqdm(batches, desc=f"hashing {dataset}", total=total, unit="batch"):
@@ -81,7 +83,7 @@ def hash_batches(model: HashAutoencoder, batches: Iterable[tuple[list, np.ndarra
         hash_s += time.perf_counter() - t
         if probe:
             t = time.perf_counter()
-            probes.append(probe_keys(model, batch, boxes))  # (B, P, 16)
+            probes.append(probe_keys(model, batch, boxes, workers=workers))  # (B, P, 16)
             greys.append(grey_thumbs(batch))  # (B, S, S)
             probe_s += time.perf_counter() - t
         ids.extend(_plain(i) for i in batch_ids)
@@ -90,7 +92,7 @@ def hash_batches(model: HashAutoencoder, batches: Iterable[tuple[list, np.ndarra
     args = (dataset, ids, packed, time.perf_counter() - start, hash_s, torch.get_num_threads())
     if not probe:
         return HashedSet(*args)
-    return ProbedSet(*args, probe_seconds=probe_s,
+    return ProbedSet(*args, probe_seconds=probe_s, probe_workers=workers,
                      probes=np.concatenate(probes) if probes else np.zeros((0, len(boxes), n_bytes), np.uint8),
                      grey=np.concatenate(greys) if greys else np.zeros((0, size, size), np.uint8))
 
@@ -192,6 +194,7 @@ def scan(model: HashAutoencoder, dataset: str, cfg: DedupConfig, out_dir: Path |
            "seconds": hashed.seconds,
            **{f"r{r}": {**d["summary"], "search": d["search"]} for r, d in docs.items()},
            "robust": {**robust["summary"], "search": robust["search"], "probe_seconds": hashed.probe_seconds,
+                      "probe_workers": hashed.probe_workers,
                       "group_seconds": robust_s},
            "sha256": {"groups": len(files), "images_removed": sum(len(g) - 1 for g in files)},
            "groups": robust["groups"], "document": robust}
