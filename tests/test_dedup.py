@@ -341,6 +341,17 @@ def test_probe_keys_on_several_threads_are_the_keys_of_one_bit_for_bit():
     assert dedup_robust.probe_keys(model, images[:0], boxes, workers=2).shape == (0, len(boxes), 16)
 
 
+def test_probe_workers_use_each_core_once(monkeypatch):
+    monkeypatch.setattr(dedup_robust.os, "cpu_count", lambda: 16)
+    old = torch.get_num_threads()
+    try:
+        for threads, workers in ((1, 16), (8, 2), (16, 1), (32, 1)):
+            torch.set_num_threads(threads)
+            assert dedup_robust.probe_workers() == workers
+    finally:
+        torch.set_num_threads(old)
+
+
 def test_probe_pairs_equals_brute_force():
     rng = np.random.default_rng(4)
     keys = rng.integers(0, 256, (60, 16), dtype=np.uint8)

@@ -76,8 +76,9 @@ def probe_keys(model: HashAutoencoder, images: np.ndarray, boxes: np.ndarray, ba
 
 
 def probe_workers() -> int:
-    """How many Python threads hash the windows by default: one per CPU core."""
-    return os.cpu_count() or 1
+    """How many Python threads hash the windows by default: the CPU cores over torch's threads (each worker runs
+    torch ops with that many), so the workers together use every core once."""
+    return max(1, (os.cpu_count() or 1) // torch.get_num_threads())
 
 
 @torch.no_grad()
