@@ -16,8 +16,8 @@ chosen (by measurement, not by belief).
     python -m dcgan_lib.bench.tier_sweep --dataset tiny_imagenet   # Table 1's D: train + probe each point
     python -m dcgan_lib.bench.tier_sweep --dataset svhn --threads 2 --budgets 250 500 1000 2000  # Table 2's D
     python -m dcgan_lib.bench.tier_sweep --dataset celeba --seed 1  # a second seed, beside the first
-    python -m dcgan_lib.bench.tier_sweep --dataset tiny_imagenet --width 0.5 --threads 2 --budgets 300 600 \
-        --label short                                               # shorter budgets, beside the first sweep
+    python -m dcgan_lib.bench.tier_sweep --dataset tiny_imagenet --width 0.5 --recipe paper --threads 2 \
+        --budgets 400 800 1600 --label short                        # shorter budgets, beside the first sweep
     python -m dcgan_lib.bench.tier_sweep --dataset celeba --across-seeds   # the seeds' records compared
 
 Finished runs of the course's length, compared along training rather than at CPU budgets: dcgan_lib.bench.whole_runs.
@@ -251,15 +251,15 @@ def run(grid: tuple[Setting, ...] = GRID, budgets: tuple[int, ...] = BUDGETS, pr
     start = time.perf_counter()
     if label and (not re.fullmatch(r"[a-z][a-z0-9]*", label) or label.startswith("seed")):
         raise ValueError(f"label {label!r}: lower-case letters and digits, starting with a letter, not 'seed...'")
-    stem = ("cpu_tier_sweep_" + "_".join(dict.fromkeys(s.dataset for s in grid)) + (f"_seed{seed}" if seed else "")
-            + (f"_{label}" if label else ""))
+    tag = label and f"_{label}"
+    stem = "cpu_tier_sweep_" + "_".join(dict.fromkeys(s.dataset for s in grid)) + (f"_seed{seed}" if seed else "") + tag
     references = table1_references(prof.name) if any(s.judge == "table1" for s in grid) else {}
     quality = {} if all(s.judged_by_features for s in grid) else {
         "samples": fid.budget(prof.name).curve_samples, "real_images": fid.budget(prof.name).real,
         **fid.network_info()}
     curves = {}
     for setting in grid:
-        folder = results.ROOT / (prof.scratch or "runs") / "sweep" / (setting.folder_name + (label and f"_{label}"))
+        folder = results.ROOT / (prof.scratch or "runs") / "sweep" / (setting.folder_name + tag)
         curves[setting.label] = sweep_setting(setting, budgets, prof.name, folder, seed, progress)
         plots.save_figure(figure(curves, references), results.figures_dir(prof.name) / f"{stem}.png")
         path = results.write_record(
@@ -282,8 +282,10 @@ def across_seeds(dataset: str, profile: str = "cpu") -> Path:
     best in every seed (`agree`). Budgets that not every seed reached are listed, not compared.
     """
     folder = results.figures_dir(profile)
-    paths = [p for p in (folder / f"cpu_tier_sweep_{dataset}.json",
-                         *sorted(folder.glob(f"cpu_tier_sweep_{dataset}_seed[0-9]*.json"))) if p.exists()]
+    # seed records only, not labelled sweeps (cpu_tier_sweep_<dataset>_seed1_short)
+    seeds = sorted(p for p in folder.glob(f"cpu_tier_sweep_{dataset}_seed*.json")
+                   if re.fullmatch(rf"cpu_tier_sweep_{re.escape(dataset)}_seed\d+\.json", p.name))
+    paths = [p for p in (folder / f"cpu_tier_sweep_{dataset}.json", *seeds) if p.exists()]
     if len(paths) < 2:
         raise SystemExit(f"{len(paths)} sweep record(s) of {dataset} in {folder}; comparing seeds needs two: "
                          f"python -m dcgan_lib.bench.tier_sweep --dataset {dataset} --seed 1 (same settings)")
