@@ -298,3 +298,42 @@ def test_settings_follow_the_profile_with_a_floor():
     # the claim is asserted with the paper's faces model only; smaller models record and report it
     assert attributes.settings_for("paper").claims_asserted
     assert not any(attributes.settings_for(p).claims_asserted for p in ("smoke", "cpu", "gpu"))
+
+
+class ChannelProbe:
+    """A stand-in classifier: P(attribute) from the mean of each colour channel of a sample (any size)."""
+
+    attributes = attributes.FIG7_ATTRIBUTES
+
+    def __init__(self, weights):
+        self.weights = torch.tensor(weights, dtype=torch.float32)  # 3 channels x 3 attributes
+
+    def probabilities(self, images) -> np.ndarray:
+        return torch.sigmoid(20 * torch.as_tensor(images).float().mean((2, 3)) @ self.weights).numpy()
+
+
+def test_arithmetic_verdicts_are_the_notebooks_steps_in_one_call():
+    from dcgan_lib.figures import latent
+    from dcgan_lib.gan import nets
+    g = nets.build("faces64", image_size=32, width=1 / 32, seed=0)[0].eval()
+    picker = ChannelProbe([[1, -1, 0.5], [0.5, 1, -1], [-1, 0.5, 1]])
+    judge = ChannelProbe([[1.1, -0.9, 0.4], [0.4, 1.2, -1], [-1, 0.6, 0.9]])
+    got = attributes.arithmetic_verdicts(g, picker, judge, n_samples=300, n_y=4, seed=3)
+    # notebook 11's cells, by hand: z from seed, noise from seed + 1 consumed equation by equation
+    gen, noise_gen = torch.Generator().manual_seed(3), torch.Generator().manual_seed(4)
+    z = g.cfg.sample_z(300, gen)
+    samples = latent.generate(g, z)
+    p_pick, p_judge = picker.probabilities(samples), judge.probabilities(samples)
+    for eq in attributes.FIG7_EQUATIONS:
+        tri = attributes.pick_triples(p_pick, attributes.FIG7_ATTRIBUTES, eq, 4)
+        outs = latent.equation_results(g, z, tri, 8, 0.25, noise_gen)
+        res = judge.probabilities(outs.flatten(0, 1)).reshape(4, 9, -1)
+        want = attributes.judge_equation(res, {r: p_judge[tri[r]] for r in "abc"}, p_judge,
+                                         attributes.FIG7_ATTRIBUTES, eq)
+        mine = got[eq.result]
+        assert {k: mine[k] for k in want} == want
+        assert torch.equal(mine["centres"], outs[:, 0]) and mine["centres"].shape == (4, 3, 32, 32)
+        assert mine["nine_rms"] == pytest.approx(np.mean([latent.mean_pairwise_rms(o) for o in outs]))
+        assert set(mine["picker"]) == set("abc")
+    other = attributes.arithmetic_verdicts(g, picker, judge, n_samples=300, n_y=4, seed=5)
+    assert not any(torch.equal(other[n]["centres"], got[n]["centres"]) for n in got)  # the seed draws other z

@@ -26,11 +26,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 from threadpoolctl import threadpool_limits
 
 from dcgan_lib.config import profiles
 from dcgan_lib.data import data, datasets
-from dcgan_lib.figures import plots
+from dcgan_lib.figures import latent, plots
 
 FIG7_ATTRIBUTES = ("Smiling", "Male", "Eyeglasses")  # the attributes behind Fig. 7's concepts
 ATTRIBUTE_FILE, PARTITION_FILE = "list_attr_celeba.txt", "list_eval_partition.txt"
@@ -461,3 +462,33 @@ def judge_equation(results: np.ndarray, exemplars: dict[str, np.ndarray], sample
             "results_above_average": int((res > average).sum()), "results_below_average": int((res < average).sum()),
             "p_vs_c": p_c, "p_vs_average": p_avg, "alpha": alpha,
             "met": bool(p_c <= alpha and p_avg <= alpha), "kept": kept}
+
+
+def arithmetic_verdicts(G, picker: AttributeClassifier, judge: AttributeClassifier, *, n_samples: int = 4000,
+                        n_y: int = 10, noise: float = 0.25, alpha: float = 0.05, seed: int = 0,
+                        equations=FIG7_EQUATIONS) -> dict[str, dict]:
+    """Fig. 7 on one G, as notebook 11 builds it step by step: {equation's result: judge_equation's verdict, with
+    "nine_rms" (the nine results' mean pairwise RMS, averaged over the Ys), "picker" (the exemplars' mean concept
+    scores) and "centres" (each Y's G(Y), n_y x 3 x H x W, for a figure)}.
+
+    `n_samples` z from a generator seeded `seed` (G's samples), exemplars dealt by `picker` into `n_y` disjoint
+    triples per concept, Y + U(-noise, noise) from a generator seeded `seed + 1` (consumed equation by equation),
+    the results judged by `judge` against each Y's c exemplars and the average sample. The same draws as the
+    notebook's, so the course's G gives the notebook's verdict; another G (another seed, another epoch) gives its
+    own on the same footing."""
+    gen, noise_gen = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 1)
+    z = G.cfg.sample_z(n_samples, gen)
+    samples = latent.generate(G, z)
+    p_pick, p_judge = picker.probabilities(samples), judge.probabilities(samples)
+    verdicts = {}
+    for eq in equations:
+        tri = pick_triples(p_pick, picker.attributes, eq, n_y)
+        outs = latent.equation_results(G, z, tri, 8, noise, noise_gen)  # n_y x 9 x 3 x H x W, G(Y) first
+        res = judge.probabilities(outs.flatten(0, 1)).reshape(n_y, outs.shape[1], -1)
+        verdicts[eq.result] = {
+            **judge_equation(res, {r: p_judge[tri[r]] for r in "abc"}, p_judge, judge.attributes, eq, alpha),
+            "nine_rms": float(np.mean([latent.mean_pairwise_rms(o) for o in outs])),
+            "picker": {r: float(concept_score(p_pick, picker.attributes, getattr(eq, r))[tri[r]].mean())
+                       for r in "abc"},
+            "centres": outs[:, 0]}
+    return verdicts

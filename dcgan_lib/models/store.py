@@ -223,7 +223,17 @@ def sample(g: nets.Generator, z: torch.Tensor, batch_size: int = 256) -> np.ndar
 
 def load_snapshot(dataset: str, variant: str, profile: str, epoch: int,
                   device: torch.device | str = "cpu") -> nets.Generator:
-    """G after `epoch` passes over the data (saved by the trainer), BatchNorm-calibrated, eval mode."""
-    g, _, _ = get_model(dataset, variant, profile, calibrate=False, device=device)
-    g.load_state_dict(runs.read_snapshot(runs.model_dir(dataset, variant, profile), epoch, device)["G"])
-    return calibrated(g, profile)
+    """The store model's G after `epoch` passes over the data (saved by the trainer), BatchNorm-calibrated, eval
+    mode."""
+    get_model(dataset, variant, profile, calibrate=False, device=device)  # trains it where missing
+    return snapshot_generator(runs.model_dir(dataset, variant, profile), epoch, profile, device)[0]
+
+
+def snapshot_generator(folder: str | Path, epoch: int, profile: str,
+                       device: torch.device | str = "cpu") -> tuple[nets.Generator, dict]:
+    """(G, {"step", "epoch"}) of any run folder after `epoch` passes over its data, BatchNorm-calibrated as
+    get_model serves G (the profile's calibration), eval mode."""
+    g, _ = runs.load_generator(runs.RunFolder(folder).checkpoint, device)
+    snap = runs.read_snapshot(folder, epoch, device)
+    g.load_state_dict(snap["G"])
+    return calibrated(g, profile), {"step": int(snap["step"]), "epoch": int(snap["epoch"])}
