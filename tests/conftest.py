@@ -1,5 +1,5 @@
-"""Shared fixtures: a folder dataset of random images for the model store, and a tiny bedrooms mirror (both
-archives in their real layouts) for the combined dataset's tests."""
+"""Shared fixtures: a folder dataset of random images for the model store, a tiny bedrooms mirror (both
+archives in their real layouts) for the combined dataset's tests, and a stand-in attribute classifier for Fig. 7."""
 from __future__ import annotations
 
 import io
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from dcgan_lib.data import archives, datasets, registry
@@ -77,3 +78,20 @@ def bedrooms_mirror(tmp_path, monkeypatch) -> BedroomsMirror:
     monkeypatch.setenv("DCGAN_MIRROR", str(mirror))
     monkeypatch.setattr(datasets, "_WARNED", set())
     return BedroomsMirror(mirror, duplicates, {**three_k, **places}, [("bedrooms-3k/hcaptcha/002.jpg", copy)])
+
+
+class ChannelProbe:
+    """A stand-in attribute classifier (Fig. 7's picker or judge): P(attribute) from each colour channel's mean of a
+    sample, through `weights` (3 channels x 3 attributes); any image size."""
+
+    attributes = ("Smiling", "Male", "Eyeglasses")
+
+    def __init__(self, weights):
+        self.weights = torch.tensor(weights, dtype=torch.float32)
+
+    def probabilities(self, images) -> np.ndarray:
+        return torch.sigmoid(20 * torch.as_tensor(images).float().mean((2, 3)) @ self.weights).numpy()
+
+
+PICKER_WEIGHTS = [[1, -1, 0.5], [0.5, 1, -1], [-1, 0.5, 1]]
+JUDGE_WEIGHTS = [[1.1, -0.9, 0.4], [0.4, 1.2, -1], [-1, 0.6, 0.9]]  # near the picker's, not equal

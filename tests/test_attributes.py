@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from conftest import JUDGE_WEIGHTS, PICKER_WEIGHTS, ChannelProbe
 from PIL import Image
 
 from dcgan_lib.data import archives, data, datasets, registry
@@ -300,24 +301,13 @@ def test_settings_follow_the_profile_with_a_floor():
     assert not any(attributes.settings_for(p).claims_asserted for p in ("smoke", "cpu", "gpu"))
 
 
-class ChannelProbe:
-    """A stand-in classifier: P(attribute) from the mean of each colour channel of a sample (any size)."""
-
-    attributes = attributes.FIG7_ATTRIBUTES
-
-    def __init__(self, weights):
-        self.weights = torch.tensor(weights, dtype=torch.float32)  # 3 channels x 3 attributes
-
-    def probabilities(self, images) -> np.ndarray:
-        return torch.sigmoid(20 * torch.as_tensor(images).float().mean((2, 3)) @ self.weights).numpy()
-
 
 def test_arithmetic_verdicts_are_the_notebooks_steps_in_one_call():
     from dcgan_lib.figures import latent
     from dcgan_lib.gan import nets
     g = nets.build("faces64", image_size=32, width=1 / 32, seed=0)[0].eval()
-    picker = ChannelProbe([[1, -1, 0.5], [0.5, 1, -1], [-1, 0.5, 1]])
-    judge = ChannelProbe([[1.1, -0.9, 0.4], [0.4, 1.2, -1], [-1, 0.6, 0.9]])
+    picker = ChannelProbe(PICKER_WEIGHTS)
+    judge = ChannelProbe(JUDGE_WEIGHTS)
     got = attributes.arithmetic_verdicts(g, picker, judge, n_samples=300, n_y=4, seed=3)
     # notebook 11's cells, by hand: z from seed, noise from seed + 1 consumed equation by equation
     gen, noise_gen = torch.Generator().manual_seed(3), torch.Generator().manual_seed(4)

@@ -4,20 +4,11 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import JUDGE_WEIGHTS, PICKER_WEIGHTS, ChannelProbe
 
 from dcgan_lib.bench import fig7_models
 from dcgan_lib.figures import attributes, latent
 from dcgan_lib.gan import nets, runs
-
-
-class ChannelProbe:
-    attributes = attributes.FIG7_ATTRIBUTES
-
-    def __init__(self, weights):
-        self.weights = torch.tensor(weights, dtype=torch.float32)
-
-    def probabilities(self, images) -> np.ndarray:
-        return torch.sigmoid(20 * torch.as_tensor(images).float().mean((2, 3)) @ self.weights).numpy()
 
 
 def tiny_run(folder, seed: int, epochs=(1, 2)):
@@ -44,8 +35,8 @@ def test_parse_model_names_folder_and_epoch_or_says_how():
 
 def test_judges_each_snapshot_as_notebook_11_and_records_it(tmp_path, monkeypatch):
     monkeypatch.setattr(fig7_models.results, "figures_dir", lambda profile: tmp_path / "figures")
-    picker = ChannelProbe([[1, -1, 0.5], [0.5, 1, -1], [-1, 0.5, 1]])
-    judge = ChannelProbe([[1.1, -0.9, 0.4], [0.4, 1.2, -1], [-1, 0.6, 0.9]])
+    picker = ChannelProbe(PICKER_WEIGHTS)
+    judge = ChannelProbe(JUDGE_WEIGHTS)
     faces = attributes.LabelledFaces(np.zeros((0, 32, 32, 3), np.uint8), np.zeros((0, 3), bool),
                                      attributes.FIG7_ATTRIBUTES, [], {"images": {"dataset": "celeba"}, "labels": {}})
     monkeypatch.setattr(fig7_models.attributes, "labelled_faces", lambda *a, **k: faces)
