@@ -150,13 +150,13 @@ def test_the_recipe_is_part_of_a_setting_and_reaches_the_trainer(tmp_path, monke
         tier_sweep.sweep_setting(augmented, (1,), "smoke", tmp_path / "run", progress=False)
 
 
-def _sweep_record(folder, seed, kids, threads=2):
+def _sweep_record(folder, seed, kids, threads=2, label="", samples=200):
     """A sweep record of two settings whose KIDs at budgets 1, 2, ... are `kids[label]`."""
     curves = {label: [{"budget_cpu_s": b + 1, "cpu_s": b + 1.0, "steps": 10 * (b + 1), "kid": k, "kid_std": 0.01}
                       for b, k in enumerate(ks)] for label, ks in kids.items()}
-    name = "cpu_tier_sweep_celeba" + (f"_seed{seed}" if seed else "") + ".json"
-    (folder / name).write_text(json.dumps({"seed": seed, "commit": "abc", "metrics": {"curves": curves,
-                                                                                      "threads": threads}}))
+    name = "cpu_tier_sweep_celeba" + (f"_seed{seed}" if seed else "") + (f"_{label}" if label else "") + ".json"
+    (folder / name).write_text(json.dumps({"seed": seed, "commit": "abc", "device": "cpu: m", "metrics": {
+        "curves": curves, "threads": threads, "samples": samples, "real_images": 1000, "network": "inception"}}))
 
 
 def test_across_seeds_compares_the_budgets_every_seed_reached(tmp_path, monkeypatch):
@@ -180,3 +180,29 @@ def test_across_seeds_compares_the_budgets_every_seed_reached(tmp_path, monkeypa
     _sweep_record(folder, 2, {paper: [0.3, 0.2], aug: [0.4, 0.1]}, threads=1)
     with pytest.raises(ValueError, match="threads"):
         tier_sweep.across_seeds("celeba", "smoke")
+
+
+def test_beside_puts_a_labelled_sweep_beside_the_first_and_compares_at_shared_budgets(tmp_path, monkeypatch):
+    monkeypatch.setattr(tier_sweep.results, "ROOT", tmp_path)
+    folder = tmp_path / "runs/smoke/figures"
+    folder.mkdir(parents=True)
+    quarter, half = "celeba faces64 width 0.25", "celeba faces64 width 0.5"
+    _sweep_record(folder, 0, {quarter: [0.30, 0.20, 0.10]})
+    with pytest.raises(SystemExit, match="--label wide"):
+        tier_sweep.beside("celeba", "wide", "smoke")
+    _sweep_record(folder, 0, {half: [0.25, 0.22]}, label="wide")
+    rec = json.loads(tier_sweep.beside("celeba", "wide", "smoke").read_text())
+    m = rec["metrics"]
+    assert set(m["curves"]) == {quarter, half} and [p["budget_cpu_s"] for p in m["points"]] == [1, 2]
+    first, second = m["points"]
+    assert first["lowest"] == half and first["gap_in_std"] == pytest.approx(0.05 / (0.01 * 2 ** 0.5), abs=0.01)
+    assert second["lowest"] == quarter and second["kid"] == {quarter: 0.20, half: 0.22}
+    assert m["best_at_largest_budget"]["celeba"]["setting"] == quarter  # its last point (budget 3) is lowest
+    assert [s["file"] for s in rec["sources"]] == ["cpu_tier_sweep_celeba.json", "cpu_tier_sweep_celeba_wide.json"]
+    assert (folder / "cpu_tier_sweep_celeba_and_wide.png").stat().st_size > 0
+    _sweep_record(folder, 0, {half: [0.25, 0.22]}, label="wide", samples=500)
+    with pytest.raises(ValueError, match="samples"):
+        tier_sweep.beside("celeba", "wide", "smoke")
+    _sweep_record(folder, 0, {quarter: [0.25, 0.22]}, label="wide")
+    with pytest.raises(ValueError, match="not two runs of one"):
+        tier_sweep.beside("celeba", "wide", "smoke")

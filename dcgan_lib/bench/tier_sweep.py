@@ -19,6 +19,9 @@ chosen (by measurement, not by belief).
     python -m dcgan_lib.bench.tier_sweep --dataset tiny_imagenet --width 0.5 --recipe paper --threads 2 \
         --budgets 400 800 1600 --label short                        # shorter budgets, beside the first sweep
     python -m dcgan_lib.bench.tier_sweep --dataset celeba --across-seeds   # the seeds' records compared
+    python -m dcgan_lib.bench.tier_sweep --dataset bedrooms --width 0.5 --threads 2 --budgets 400 800 1600 3200 \
+        --label halfwidth                                   # width 1/2, both recipes, beside the first sweep ...
+    python -m dcgan_lib.bench.tier_sweep --dataset bedrooms --beside halfwidth  # ... and the two in one plot
 
 Finished runs of the course's length, compared along training rather than at CPU budgets: dcgan_lib.bench.whole_runs.
 """
@@ -39,7 +42,7 @@ from dcgan_lib.config import profiles
 from dcgan_lib.figures import plots
 from dcgan_lib.gan.train import TrainingStopped
 from dcgan_lib.measure import fid, probe_data, probe_settings, probes
-from dcgan_lib.models import store
+from dcgan_lib.models import store, trainlog
 from dcgan_lib.records import results
 
 
@@ -178,12 +181,13 @@ def curve_lines(path: Path) -> list[str]:
     return lines
 
 
-def figure(curves: dict[str, list[dict]], references: dict[str, float] | None = None):
+def figure(curves: dict[str, list[dict]], references: dict[str, float] | None = None, threads: int | None = None):
     """KID (or a probe's validation accuracy or error) against CPU-minutes, one line per setting, per dataset panel.
 
     `references` are validation accuracies drawn as horizontal lines on the accuracy panels (Table 1's
-    other rows, each at its chosen C).
+    other rows, each at its chosen C); `threads` the sweeps' torch threads (default: this process's).
     """
+    threads = threads or torch.get_num_threads()
     datasets = sorted({label.split()[0] for label in curves})
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 3.6), squeeze=False)
     for ax, dataset in zip(axes[0], datasets, strict=True):
@@ -203,7 +207,7 @@ def figure(curves: dict[str, list[dict]], references: dict[str, float] | None = 
         if metric == "val_accuracy":
             for i, (name, value) in enumerate((references or {}).items()):
                 ax.axhline(100 * value, color=f"C{i + 3}", ls="--", lw=1, label=name)
-        ax.set_xscale("log"), ax.set_xlabel(f"training CPU-minutes ({torch.get_num_threads()} thread(s))")
+        ax.set_xscale("log"), ax.set_xlabel(f"training CPU-minutes ({threads} thread(s))")
         ax.set_ylabel(METRICS.get(metric, ""))
         what = "sample quality" if metric == "kid" else "D's features"
         ax.set_title(f"{dataset}: {what} per CPU-minute", fontsize=10), ax.legend(fontsize=7)
@@ -330,6 +334,54 @@ def across_seeds(dataset: str, profile: str = "cpu") -> Path:
         device="cpu", files=[f"{stem}.png"])
 
 
+def beside(dataset: str, label: str, profile: str = "cpu") -> Path:
+    """The first sweep of `dataset` and its sweep labelled `label` (other widths, say) in one record and plot:
+    cpu_tier_sweep_<dataset>_and_<label>.{json,png}.
+
+    Both must have been swept alike (threads, G samples, real images, FID network) and name different settings. At
+    each budget both scored for every setting: each setting's KID, the lowest and its gap to the next in standard
+    errors of the difference (each point's kid_std). Points are compared by budget; each holds its own measured
+    CPU-seconds (a budget's point lands within a few percent of it)."""
+    folder = results.figures_dir(profile)
+    paths = [folder / f"cpu_tier_sweep_{dataset}.json", folder / f"cpu_tier_sweep_{dataset}_{label}.json"]
+    missing = [p.name for p in paths if not p.exists()]
+    if missing:
+        raise SystemExit(f"no sweep record {', '.join(missing)} in {folder}: sweep it first "
+                         f"(python -m dcgan_lib.bench.tier_sweep --dataset {dataset} [--label {label}] ...)")
+    recs = [results.read_record(p) for p in paths]
+    alike = ("threads", "samples", "real_images", "network")
+    differ = [k for k in alike if recs[0]["metrics"].get(k) != recs[1]["metrics"].get(k)]
+    if differ:
+        raise ValueError(f"the two sweeps of {dataset} were not scored alike ({', '.join(differ)} differ): their "
+                         "points do not compare")
+    twice = sorted(set(recs[0]["metrics"]["curves"]) & set(recs[1]["metrics"]["curves"]))
+    if twice:
+        raise ValueError(f"both sweeps hold {twice}: beside compares different settings, not two runs of one")
+    curves = {**recs[0]["metrics"]["curves"], **recs[1]["metrics"]["curves"]}
+
+    def scored(label_: str) -> dict[int, dict]:
+        return {row["budget_cpu_s"]: row for row in curves[label_] if "kid" in row}
+
+    every = sorted(set.intersection(*(set(scored(k)) for k in curves)))
+    points = []
+    for budget in every:
+        ranked = sorted(curves, key=lambda k, b=budget: scored(k)[b]["kid"])
+        low, nxt = scored(ranked[0])[budget], scored(ranked[1])[budget]
+        points.append({"budget_cpu_s": budget, "kid": {k: scored(k)[budget]["kid"] for k in curves},
+                       "cpu_s": {k: scored(k)[budget]["cpu_s"] for k in curves}, "lowest": ranked[0],
+                       "next": ranked[1], "gap_in_std": round(trainlog.kid_gap_in_std(low, nxt), 2)})
+    stem = f"cpu_tier_sweep_{dataset}_and_{label}"
+    threads = recs[0]["metrics"]["threads"]
+    plots.save_figure(figure(curves, threads=threads), folder / f"{stem}.png")
+    return results.write_record(
+        stem, name=f"cpu tier: {dataset}'s first sweep and its '{label}' sweep at equal CPU time", profile=profile,
+        metrics={"curves": curves, "points": points, "best_at_largest_budget": best_at_largest_budget(curves),
+                 **{k: recs[0]["metrics"].get(k) for k in alike}},
+        paper={"note": "not in the paper: chooses how the cpu profile spends its minutes"},
+        sources=[{"file": p.name, "commit": r["commit"], "device": r["device"]} for p, r in zip(paths, recs)],
+        device="cpu", files=[f"{stem}.png"])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", choices=sorted({s.dataset for s in GRID}), nargs="+",
@@ -346,10 +398,13 @@ def main(argv: list[str] | None = None) -> None:
                                                     "other budgets or widths beside the first (its record kept)")
     parser.add_argument("--across-seeds", action="store_true",
                         help="sweep nothing: compare the recorded sweeps of --dataset over their seeds")
+    parser.add_argument("--beside", metavar="LABEL", default=None,
+                        help="sweep nothing: the first sweep of --dataset and its sweep labelled LABEL, in one plot")
     args = parser.parse_args(argv)
-    if args.across_seeds:
+    if args.across_seeds or args.beside:
         for dataset in args.dataset:
-            print(across_seeds(dataset, args.profile))
+            print(across_seeds(dataset, args.profile) if args.across_seeds else beside(dataset, args.beside,
+                                                                                       args.profile))
         return
     torch.set_num_threads(args.threads)
     grid = tuple(s for s in GRID if s.dataset in args.dataset and ("diffaug" if s.diffaug else "paper") in args.recipe)
