@@ -136,9 +136,13 @@ PROFILES: dict[str, Profile] = {
         # course's minutes. Bedrooms train with DiffAugment: at width 1/4 and equal CPU time on 2 threads it gives
         # lower KID (against training images) than the paper's recipe at every budget from 400 to 3,200
         # CPU-seconds, by 0.06-0.12 at 1,600 and 3,200 (figures/cpu_tier_sweep_bedrooms.json), and a second seed to
-        # 1,600 agrees: ahead in both seeds at 800 and 1,600 (figures/cpu_tier_sweep_bedrooms_seeds.json). Faces keep
-        # the paper's recipe (DiffAugment is an option, not the reference, unless measured better): swept the same
-        # way with two seeds (figures/cpu_tier_sweep_celeba_seeds.json), the paper's recipe is ahead at 400
+        # 1,600 agrees: ahead in both seeds at 800 and 1,600 (figures/cpu_tier_sweep_bedrooms_seeds.json). Bedrooms
+        # stay at width 1/4 (the profile's `width`): width 1/2, swept the same way on the same machine type
+        # (--width 0.5 --label halfwidth; figures/cpu_tier_sweep_bedrooms_and_halfwidth.json, both sweeps in one
+        # plot), is behind at 1,600 and 3,200 CPU-seconds in both recipes (with DiffAugment 0.294 against 0.183 at
+        # 3,200: a wider G takes about three times the CPU-seconds a step and so trains a third of the epochs).
+        # Faces keep the paper's recipe (DiffAugment is an option, not the reference, unless measured better): swept
+        # the same way with two seeds (figures/cpu_tier_sweep_celeba_seeds.json), the paper's recipe is ahead at 400
         # CPU-seconds in both seeds, the seeds disagree at 800 and 1,600 (mean KID 0.361 / 0.209 against
         # DiffAugment's 0.365 / 0.223), and at 3,200 (seed 1 only) it is ahead by 0.007 (0.101 against 0.108).
         # The course trains faces longer than that. There, two whole runs on one machine (seed 0 each, 8,400 steps,
