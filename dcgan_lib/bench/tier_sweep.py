@@ -374,7 +374,7 @@ def beside(dataset: str, label: str, profile: str = "cpu") -> Path:
     threads = recs[0]["metrics"]["threads"]
     plots.save_figure(figure(curves, threads=threads), folder / f"{stem}.png")
     return results.write_record(
-        stem, name=f"cpu tier: {dataset}'s first sweep and its '{label}' sweep at equal CPU time", profile=profile,
+        stem, name=f"cpu tier: the first {dataset} sweep and its '{label}' sweep at equal CPU time", profile=profile,
         metrics={"curves": curves, "points": points, "best_at_largest_budget": best_at_largest_budget(curves),
                  **{k: recs[0]["metrics"].get(k) for k in alike}},
         paper={"note": "not in the paper: chooses how the cpu profile spends its minutes"},
