@@ -58,5 +58,10 @@ def test_judges_each_snapshot_as_notebook_11_and_records_it(tmp_path, monkeypatc
         assert first["verdicts"][name]["met"] == v["met"] and "centres" not in first["verdicts"][name]
     fps = [m["model"]["fingerprint"] for m in rec["metrics"]["models"]]
     assert len(set(fps)) == 3  # three different G
+    twin = tiny_run(tmp_path / "s0b", 0)  # another run of seed 0: its rows are named by their folders
+    rec = json.loads(fig7_models.compare([f"{a}@2", f"{twin}@2"], "smoke", n_samples=300, n_y=4).read_text())
+    assert list(rec["metrics"]["table"]) == [f"{a} seed 0, epoch 2", f"{twin} seed 0, epoch 2"]
+    with pytest.raises(ValueError, match="named twice"):
+        fig7_models.compare([f"{a}@2", f"{a}@2"], "smoke", n_samples=300, n_y=4)
     with pytest.raises(FileNotFoundError, match="no snapshot after epoch 7"):
         fig7_models.compare([f"{a}@7"], "smoke", n_samples=300, n_y=4)

@@ -53,8 +53,15 @@ def model_info(folder: Path, epoch: int, snap: dict, g) -> dict:
             "train_data": {k: rec["data"].get(k) for k in ("dataset", "split", "n")}}
 
 
-def label_of(info: dict) -> str:
-    return f"seed {info['train_seed']}, epoch {info['epoch']}"
+def labels_of(infos: list[dict]) -> list[str]:
+    """Each judged G's name: 'seed S, epoch E', or its run folder too where two runs share a seed."""
+    short = [f"seed {i['train_seed']}, epoch {i['epoch']}" for i in infos]
+    if len(set(short)) == len(short):
+        return short
+    full = [f"{i['run']} seed {i['train_seed']}, epoch {i['epoch']}" for i in infos]
+    if len(set(full)) < len(full):
+        raise ValueError(f"a model is named twice: {full}")
+    return full
 
 
 def compare(specs: list[str], profile: str = "cpu", n_samples: int = 4000, n_y: int = 10, noise: float = 0.25,
@@ -68,15 +75,18 @@ def compare(specs: list[str], profile: str = "cpu", n_samples: int = 4000, n_y: 
     settings = attributes.settings_for(prof)
     faces = attributes.labelled_faces(settings.size, settings.images, settings.attributes)
     picker, judge, _, clf_report = attributes.train_pair(faces, settings)
-    rows, centres = [], {}
+    gens, infos = [], []
     for folder, epoch in models:
         g, snap = store.snapshot_generator(folder, epoch, prof.name)
-        info = model_info(folder, epoch, snap, g)
+        gens.append(g)
+        infos.append(model_info(folder, epoch, snap, g))
+    rows, centres = [], {}
+    for g, info, label in zip(gens, infos, labels_of(infos), strict=True):
         verdicts = attributes.arithmetic_verdicts(g, picker, judge, n_samples=n_samples, n_y=n_y, noise=noise,
                                                   alpha=alpha, seed=seed)
-        centres[label_of(info)] = {name: v.pop("centres") for name, v in verdicts.items()}
-        rows.append({"model": info, "verdicts": verdicts})
-        print(f"{label_of(info)} ({info['run']}, fingerprint {info['fingerprint']}): " + "; ".join(
+        centres[label] = {name: v.pop("centres") for name, v in verdicts.items()}
+        rows.append({"label": label, "model": info, "verdicts": verdicts})
+        print(f"{label} ({info['run']}, fingerprint {info['fingerprint']}): " + "; ".join(
             f"{name} {'shown' if v['met'] else 'not shown'} ({v['target']} {v['mean_results_rate']:.0%} on the "
             f"results, {v['mean_c_rate']:.0%} on c, {v['average_rate']:.0%} on the average; above c in "
             f"{v['results_above_c']} of {n_y}, above the average in {v['results_above_average']})"
@@ -84,7 +94,7 @@ def compare(specs: list[str], profile: str = "cpu", n_samples: int = 4000, n_y: 
     stem = f"{prof.name}_fig7_models"
     out_dir = results.figures_dir(prof.name)
     plots.save_figure(figure(rows, centres, n_y), out_dir / f"{stem}.png")
-    table = {label_of(r["model"]): {name: {k: v[k] for k in SUMMARY} for name, v in r["verdicts"].items()}
+    table = {r["label"]: {name: {k: v[k] for k in SUMMARY} for name, v in r["verdicts"].items()}
              for r in rows}
     return results.write_record(
         stem, name="Fig. 7's verdict on faces G of other seeds and epochs", profile=prof.name,
@@ -98,7 +108,7 @@ def compare(specs: list[str], profile: str = "cpu", n_samples: int = 4000, n_y: 
 def figure(rows: list[dict], centres: dict, n_y: int):
     """A bar panel per equation (results / c / average rate per model, 'shown' marked) over each model's G(Y)s."""
     names = list(rows[0]["verdicts"])
-    labels = [label_of(r["model"]) for r in rows]
+    labels = [r["label"] for r in rows]
     fig = plt.figure(figsize=(6.5 * len(names), 3.2 + 0.75 * len(rows)))
     grid = fig.add_gridspec(2, len(names), height_ratios=[3.2, 0.75 * len(rows)])
     x = np.arange(len(rows))
